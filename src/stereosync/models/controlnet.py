@@ -1,0 +1,108 @@
+"""ControlNet: the temporal-envelope path (SPEC §3; design of Stable-V2A / stable-audio-controlnet).
+
+A trainable copy of the DiT's first N blocks and its input embedders, initialised from the frozen backbone.
+A zero-initialised 1×1 conv maps the control latent (the VAE-encoded envelope) onto the noisy latent; a
+zero-initialised 1×1 projection per copied block maps that block's output to a residual which is added to the
+input of main block i. At step 0 all residuals are exactly zero, so the full model equals the backbone.
+
+The residuals reach the frozen blocks through forward pre-hooks on ``ContinuousTransformer.layers[i]``
+(stable-audio-tools 0.0.19): the DiT forwards unknown keyword arguments to every block, so the residuals travel
+as the keyword ``stereosync_control`` and are popped by the hook before the block runs. Passing them as an
+argument (rather than through module state) keeps activation checkpointing exact: a recomputed block sees the
+same residual as its first run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from stereosync.models.backbone import Backbone
+
+CONTROL_KWARG = "stereosync_control"
+
+
+class ControlNet(nn.Module):
+    """Trainable copy of the first ``N = int(depth_factor × depth)`` DiT blocks with zero-initialised outputs.
+
+    Args:
+        backbone: the frozen backbone to copy from and to hook into.
+        depth_factor: fraction of the DiT's blocks to copy (predecessor: 0.2 → 4 of 24).
+        activation_checkpointing: checkpoint the copied blocks (saves memory, costs a recompute).
+    """
+
+    def __init__(self, backbone: Backbone, depth_factor: float = 0.2, activation_checkpointing: bool = True):
+        super().__init__()
+        self.num_blocks = max(1, int(depth_factor * backbone.depth))
+        if self.num_blocks > backbone.depth:
+            raise ValueError(f"depth_factor {depth_factor} copies {self.num_blocks} > {backbone.depth} blocks")
+        self.activation_checkpointing = activation_checkpointing
+        self.dit = backbone.make_dit_copy(self.num_blocks)
+        # The copy stops after its last block: its output head is never used.
+        self.dit.transformer.project_out = nn.Identity()
+        self.dit.postprocess_conv = nn.Identity()
+        channels, dim = backbone.latent_channels, backbone.embed_dim
+        self.input_conv = nn.Conv1d(channels, channels, 1)  # zero-init: control enters gradually
+        self.block_outs = nn.ModuleList(nn.Linear(dim, dim) for _ in range(self.num_blocks))  # 1×1 convs on (B,T,C)
+        for layer in [self.input_conv, *self.block_outs]:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        self._hooks = [
+            block.register_forward_pre_hook(_make_hook(i), with_kwargs=True) for i, block in enumerate(backbone.blocks)
+        ]
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        control: torch.Tensor,
+        cross_attn_cond: torch.Tensor | None,
+        global_cond: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, ...]:
+        """Residuals for the first N main blocks.
+
+        Args:
+            x: (B, C, L) noisy latent.
+            t: (B,) diffusion time in [0, 1].
+            control: (B, C, L) control latent (encoded envelope).
+            cross_attn_cond: (B, S, cond_dim) tokens, as given to the main DiT.
+            global_cond: (B, global_cond_dim).
+
+        Returns:
+            N tensors (B, P + L, embed_dim), P = prepended tokens (the global token): the input of main block i
+            gets residual i added.
+        """
+        x = x + self.input_conv(control.to(x.dtype))
+        _, info = self.dit(
+            x,
+            t,
+            cross_attn_cond=cross_attn_cond,
+            global_embed=global_cond,
+            exit_layer_ix=self.num_blocks - 1,
+            return_info=True,
+            use_checkpointing=self.activation_checkpointing and torch.is_grad_enabled(),
+        )
+        return tuple(out(h) for out, h in zip(self.block_outs, info["hidden_states"]))
+
+    def remove_hooks(self) -> None:
+        """Detach from the backbone (the backbone then runs unmodified)."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks = []
+
+
+def _make_hook(index: int):
+    def hook(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, dict[str, Any]]:
+        control: Sequence[torch.Tensor] | None = kwargs.pop(CONTROL_KWARG, None)
+        if control is None or index >= len(control):
+            return args, kwargs
+        x, *rest = args
+        residual = control[index]
+        if residual.shape[0] != x.shape[0]:  # the DiT doubled the batch for classifier-free guidance
+            residual = residual.repeat(x.shape[0] // residual.shape[0], 1, 1)
+        return (x + residual.to(x.dtype), *rest), kwargs
+
+    return hook

@@ -1,0 +1,72 @@
+"""Sampling: stable-audio-tools' k-diffusion samplers with the ControlNet control passed through (SPEC §5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from stereosync.models.backbone import sample_k
+from stereosync.models.stereosync import Conditioning, StereoSyncModel
+
+
+@dataclass
+class Sampler:
+    """Sampler settings (defaults: the predecessor's, SPEC §5).
+
+    Attributes:
+        sampler_type: a stable-audio-tools ``sample_k`` type (``dpmpp-3m-sde``, ``dpmpp-2m-sde``, ``k-heun``, …).
+        steps: denoising steps.
+        sigma_min: smallest noise level (k-diffusion sigma).
+        sigma_max: largest noise level (k-diffusion sigma; 500 ≈ t 0.9987 on SAO's schedule).
+        rho: polyexponential schedule parameter.
+        cfg_scale: classifier-free guidance scale on the cross-attention tokens (1 = off).
+    """
+
+    sampler_type: str = "dpmpp-3m-sde"
+    steps: int = 150
+    sigma_min: float = 0.3
+    sigma_max: float = 500.0
+    rho: float = 1.0
+    cfg_scale: float = 2.0
+
+    @torch.no_grad()
+    def __call__(
+        self, model: StereoSyncModel, cond: Conditioning, latent_frames: int, seeds: Sequence[int]
+    ) -> torch.Tensor:
+        """Generate latents (B, C, L).
+
+        Each sample's initial noise comes from its own seed, so a clip does not depend on what it is batched
+        with; the SDE noise is seeded from the first seed of the batch. Same seeds → identical output on CPU.
+
+        Args:
+            model: the denoiser.
+            cond: conditioning of B samples.
+            latent_frames: L.
+            seeds: B integer seeds.
+        """
+        backbone = model.backbone
+        device = cond.global_cond.device
+        noise = torch.stack(
+            [
+                torch.randn(backbone.latent_channels, latent_frames, generator=torch.Generator().manual_seed(int(s)))
+                for s in seeds
+            ]
+        ).to(device)
+
+        def denoise(x: torch.Tensor, t: torch.Tensor, **_: object) -> torch.Tensor:
+            return model(x, t, cond, cfg_scale=self.cfg_scale)
+
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(int(seeds[0]))
+            return sample_k(
+                denoise,
+                noise,
+                steps=self.steps,
+                sampler_type=self.sampler_type,
+                sigma_min=self.sigma_min,
+                sigma_max=self.sigma_max,
+                rho=self.rho,
+                device=device,
+            )

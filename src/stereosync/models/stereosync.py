@@ -1,0 +1,116 @@
+"""StereoSync's model: frozen backbone + ControlNet + conditioning projections (SPEC §1, Fig. 1 of the paper).
+
+Cross-attention tokens = [depth tokens | box tokens | CLAP token | seconds_start, seconds_total tokens]
+(the last two from SAO's frozen number conditioners, when ``seconds_as_tokens``); global conditioning = SAO's
+seconds conditioners; ControlNet input = the encoded envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from stereosync.models.backbone import Backbone
+from stereosync.models.controlnet import CONTROL_KWARG, ControlNet
+from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
+from stereosync.models.envelope_control import EnvelopeControl
+
+
+@dataclass
+class Conditioning:
+    """Everything the denoiser is conditioned on, for one batch.
+
+    Attributes:
+        tokens: (B, S, cond_dim) cross-attention tokens of the active streams (+ seconds tokens), or None.
+        global_cond: (B, global_cond_dim) SAO seconds conditioning.
+        control: (B, C, L) ControlNet input (encoded envelope), or None without the envelope stream.
+    """
+
+    tokens: torch.Tensor | None
+    global_cond: torch.Tensor
+    control: torch.Tensor | None
+
+    def drop_tokens(self, prob: float, generator: torch.Generator | None = None) -> Conditioning:
+        """CFG dropout: each sample's tokens → null (zeros) with probability ``prob``; envelope is kept."""
+        if self.tokens is None or prob <= 0:
+            return self
+        keep = torch.rand(self.tokens.shape[0], 1, 1, generator=generator, device=self.tokens.device) >= prob
+        return replace(self, tokens=self.tokens * keep)
+
+
+class StereoSyncModel(nn.Module):
+    """The denoiser: v = DiT(x_t, t | tokens, global) with ControlNet residuals.
+
+    Args:
+        backbone: frozen SAO (or tiny) backbone.
+        depth: depth stream encoder, or None (ablation).
+        boxes: box stream encoder, or None.
+        clap: CLAP stream encoder, or None.
+        envelope: envelope stream (ControlNet input), or None: then no ControlNet is built.
+        controlnet_depth_factor: fraction of DiT blocks the ControlNet copies.
+        controlnet_checkpointing: activation checkpointing in the ControlNet's blocks.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        depth: DepthEncoder | None = None,
+        boxes: BoxEncoder | None = None,
+        clap: ClapEncoder | None = None,
+        envelope: EnvelopeControl | None = None,
+        controlnet_depth_factor: float = 0.2,
+        controlnet_checkpointing: bool = True,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.depth, self.boxes, self.clap, self.envelope = depth, boxes, clap, envelope
+        for name, enc in self.streams().items():
+            if enc.dim != backbone.cond_dim:
+                raise ValueError(
+                    f"model.{name}.dim = {enc.dim} but the backbone's cross-attention width "
+                    f"(cond_token_dim) is {backbone.cond_dim}: set model.{name}.init_args.dim"
+                )
+        self.controlnet = (
+            ControlNet(backbone, controlnet_depth_factor, controlnet_checkpointing) if envelope is not None else None
+        )
+
+    def streams(self) -> dict[str, nn.Module]:
+        """The active token streams, in token order."""
+        return {k: m for k, m in (("depth", self.depth), ("boxes", self.boxes), ("clap", self.clap)) if m is not None}
+
+    def required_keys(self) -> set[str]:
+        """Batch members the active streams read."""
+        keys = {k for enc in self.streams().values() for k in enc.batch_keys}
+        return keys
+
+    def condition(self, batch: dict) -> Conditioning:
+        """Build the conditioning of a batch (see the module docstring for the token layout)."""
+        tokens = []
+        if self.depth is not None:
+            tokens.append(self.depth(batch[self.depth.batch_keys[0]]))
+        if self.boxes is not None:
+            tokens.append(self.boxes(batch["boxes"], batch["box_mask"]))
+        if self.clap is not None:
+            tokens.append(self.clap(batch["clap"]))
+        seconds_tokens, global_cond = self.backbone.number_conditioning(batch["seconds_start"], batch["seconds_total"])
+        if seconds_tokens is not None:
+            tokens.append(seconds_tokens)
+        control = self.envelope(batch, self.backbone) if self.envelope is not None else None
+        return Conditioning(torch.cat(tokens, dim=1) if tokens else None, global_cond, control)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, cfg_scale: float = 1.0) -> torch.Tensor:
+        """v prediction (B, C, L) for noisy latents x (B, C, L) at times t (B,) ∈ [0, 1].
+
+        With ``cfg_scale != 1`` the DiT runs conditioned and null (zero-token) halves in one batch; the
+        ControlNet residuals are computed once, with the real tokens, and repeated for both halves.
+        """
+        kwargs = {}
+        if self.controlnet is not None:
+            kwargs[CONTROL_KWARG] = self.controlnet(x, t, cond.control, cond.tokens, cond.global_cond)
+        return self.backbone(x, t, cond.tokens, cond.global_cond, cfg_scale=cfg_scale, **kwargs)
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Parameters the optimiser sees: everything outside the frozen backbone."""
+        return [p for n, p in self.named_parameters() if not n.startswith("backbone.") and p.requires_grad]

@@ -1,0 +1,72 @@
+"""The frozen backbone seam: architecture size, freezing, weight loading, latent round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stereosync.models.backbone import Backbone, load_model_config, strip_text_conditioning
+
+
+def _count(module: torch.nn.Module) -> float:
+    return sum(p.numel() for p in module.parameters()) / 1e6
+
+
+def test_real_sao_architecture_size_on_meta_device():
+    """SAO 1.0 without T5: DiT 1056.8 M, Oobleck VAE 156.1 M (numbers published with the model, see reference/)."""
+    with torch.device("meta"):
+        bb = Backbone("sao_1_0")
+    assert _count(bb.dit) == pytest.approx(1056.8, abs=0.1)
+    assert _count(bb.pretransform) == pytest.approx(156.1, abs=0.1)
+    assert (bb.depth, bb.embed_dim, bb.cond_dim, bb.latent_channels, bb.downsampling_ratio) == (24, 1536, 768, 64, 2048)
+    assert bb.latent_frames(88_200) == 44  # 2 s padded to 90,112 samples
+
+
+def test_text_conditioner_is_dropped_and_seconds_layout_is_switchable():
+    cfg = load_model_config("sao_1_0")
+    with_tokens = strip_text_conditioning(cfg, seconds_as_tokens=True)["model"]
+    assert [c["id"] for c in with_tokens["conditioning"]["configs"]] == ["seconds_start", "seconds_total"]
+    assert with_tokens["diffusion"]["cross_attention_cond_ids"] == ["seconds_start", "seconds_total"]
+    assert strip_text_conditioning(cfg, seconds_as_tokens=False)["model"]["diffusion"]["cross_attention_cond_ids"] == []
+
+
+def test_backbone_is_frozen_and_stays_in_eval(tiny_backbone):
+    assert not any(p.requires_grad for p in tiny_backbone.parameters())
+    tiny_backbone.train()
+    assert not any(m.training for m in tiny_backbone.modules())
+
+
+def test_weights_load_from_safetensors_folder(tmp_path, tiny_backbone):
+    from safetensors.torch import save_file
+
+    from stereosync.models.backbone import load_model_config
+
+    # SAO's file holds the ConditionedDiffusionModelWrapper's keys: model.model.*, conditioner.*, pretransform.*
+    state = {f"model.model.{k}": v.clone() + 1.0 for k, v in tiny_backbone.dit.state_dict().items()}
+    state.update({f"conditioner.{k}": v.clone() for k, v in tiny_backbone.conditioner.state_dict().items()})
+    save_file(state, str(tmp_path / "model.safetensors"))
+    loaded = Backbone(load_model_config("tiny"), weights=str(tmp_path), latent_scale=10.0)
+    for k, v in loaded.dit.state_dict().items():
+        assert torch.equal(v, tiny_backbone.dit.state_dict()[k] + 1.0), k
+
+
+def test_missing_weights_file_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere.safetensors"):
+        Backbone("tiny", weights=str(tmp_path / "nowhere.safetensors"))
+    with pytest.raises(FileNotFoundError, match="neither model.safetensors"):
+        Backbone("tiny", weights=str(tmp_path))
+
+
+def test_mismatched_weights_are_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"model.model.unknown.weight": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(RuntimeError, match="do not match the model config"):
+        Backbone("tiny", weights=str(tmp_path / "model.safetensors"))
+
+
+def test_patched_latent_round_trip_is_exact_and_unit_scaled(tiny_backbone):
+    audio = torch.rand(2, 2, 32_000) * 2 - 1
+    latent = tiny_backbone.encode(audio)
+    assert latent.shape == (2, 512, 125)
+    assert torch.allclose(tiny_backbone.decode(latent, 32_000), audio, atol=1e-6)
