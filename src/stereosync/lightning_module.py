@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import zlib
 from typing import Any
 
 import lightning.pytorch as pl
@@ -39,6 +40,10 @@ class StereoSync(pl.LightningModule):
         eps: AdamW epsilon.
         weight_decay: AdamW weight decay.
         sampler: sampling settings for test/predict.
+        clap_checkpoint: LAION-CLAP checkpoint for the FAD embedding in ``test`` (and reference audio at
+            ``predict``); ``None`` uses random CLAP weights, and every FAD name then says ``random``.
+        fad: compute FAD in ``test`` (needs the CLAP audio branch; a few seconds per clip on a CPU).
+        seed: base seed of generation; each clip's seed is derived from it and the clip's key.
     """
 
     def __init__(
@@ -58,6 +63,9 @@ class StereoSync(pl.LightningModule):
         eps: float = 1e-6,
         weight_decay: float = 1e-3,
         sampler: Sampler | None = None,
+        clap_checkpoint: str | None = None,
+        fad: bool = True,
+        seed: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["backbone", "depth", "boxes", "clap", "envelope"])
@@ -125,6 +133,65 @@ class StereoSync(pl.LightningModule):
             eps=self.hparams.eps,
             weight_decay=self.hparams.weight_decay,
         )
+
+    # --- evaluation --------------------------------------------------------------------------------------
+    def clap_encoder(self) -> torch.nn.Module:
+        """The (cached) frozen LAION-CLAP audio encoder for FAD and reference audio."""
+        if getattr(self, "_clap", None) is None:
+            from stereosync.clap import ClapAudioEncoder
+
+            clap = ClapAudioEncoder(self.hparams.clap_checkpoint).to(self.device)
+            if self.hparams.clap_checkpoint is None:
+                clap.name += "-random"
+            object.__setattr__(self, "_clap", clap)  # not a submodule: never in a checkpoint
+        return self._clap
+
+    def on_test_start(self) -> None:
+        from stereosync.metrics import build_metrics
+
+        embedder = self.clap_encoder() if self.hparams.fad else None
+        metrics = build_metrics(self.backbone.sample_rate, fad_embedder=embedder, prefix="test/").to(self.device)
+        object.__setattr__(self, "test_metrics", metrics)  # kept out of state_dict and of strict loading
+
+    def clip_seeds(self, keys: list[str]) -> list[int]:
+        """Per-clip seeds: a function of the base seed and the clip's key only (batching does not matter)."""
+        return [(self.hparams.seed * 1_000_003 + zlib.crc32(str(k).encode())) % 2**31 for k in keys]
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
+        """Generate every clip, update the metric collection; per-clip values go to the output writer."""
+        from stereosync.metrics.functional import e_l1_per_clip, spatial_av_align_counts
+
+        generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
+        target = batch["audio"].float()
+        self.test_metrics.update(preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
+        sr = self.backbone.sample_rate
+        e_l1 = e_l1_per_clip(generated, target, sr)
+        clips = []
+        for i, key in enumerate(batch["__key__"]):
+            tp, fn = spatial_av_align_counts(generated[i], sr, batch["boxes"][i], batch["box_mask"][i])
+            tp_ref, fn_ref = spatial_av_align_counts(target[i], sr, batch["boxes"][i], batch["box_mask"][i])
+            clips.append(
+                {
+                    "key": key,
+                    "e_l1": float(e_l1[i]),
+                    "spatial_tp": int(tp),
+                    "spatial_fn": int(fn),
+                    "spatial_tp_reference": int(tp_ref),
+                    "spatial_fn_reference": int(fn_ref),
+                }
+            )
+        return {"generated": generated, "target": target, "keys": batch["__key__"], "clips": clips, "sample_rate": sr}
+
+    def on_test_epoch_end(self) -> None:
+        values = self.test_metrics.compute()
+        flat: dict[str, torch.Tensor] = {}
+        for name, value in values.items():
+            if isinstance(value, dict):
+                flat.update({f"{name}/{k}": v for k, v in value.items()})
+            else:
+                flat[name] = value
+        self.log_dict({k: v.float() for k, v in flat.items()}, sync_dist=False)
+        self.test_metrics.reset()
 
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:
