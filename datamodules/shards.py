@@ -45,8 +45,10 @@ def expand_shards(spec: str | list[str] | None) -> list[str]:
                 urls.extend(sorted(glob.glob(os.path.join(url, "*.tar"))))
             elif any(c in url for c in "*?["):
                 urls.extend(sorted(glob.glob(url)))
-            else:
+            elif os.path.isfile(url):
                 urls.append(url)
+            else:
+                raise FileNotFoundError(f"shards: {url} does not exist (from {spec!r})")
     return urls
 
 
@@ -208,6 +210,19 @@ class ShardDataModule(pl.LightningDataModule):
                 duration=syn.duration,
                 write_mp4s=syn.write_mp4s,
             )
+
+    def peek(self, stage: str) -> dict | None:
+        """The first valid sample of the split a stage reads (for start-up checks), or None without shards."""
+        split = {"fit": "train", "validate": "val", "test": "test", "predict": "test"}.get(stage, "train")
+        urls = expand_shards(self.shards[split])
+        if not urls:
+            return None
+        counter = pipeline.SkipCounter(strict=False)
+        for raw in pipeline.tar_samples(({"url": u} for u in urls[:4]), counter):
+            sample = pipeline.decode(raw, counter)
+            if sample is not None:
+                return sample
+        return None
 
     def set_epoch(self, epoch: int) -> None:
         """Called at each training epoch start: new resampling/shuffle/augmentation draws per epoch."""

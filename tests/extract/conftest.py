@@ -25,11 +25,24 @@ def tiny_depth():
     from stereosync.extract.depth import TransformersDepth
 
     torch.manual_seed(0)
-    backbone = T.Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
-                              patch_size=14, image_size=56, reshape_hidden_states=False,
-                              out_features=["stage1", "stage2", "stage3", "stage4"])
-    cfg = T.DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-                                fusion_hidden_size=16, head_hidden_size=8, patch_size=14)
+    backbone = T.Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=14,
+        image_size=56,
+        reshape_hidden_states=False,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    cfg = T.DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        patch_size=14,
+    )
     processor = T.DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14)
     return TransformersDepth(T.DepthAnythingForDepthEstimation(cfg), processor, batch_size=16, name="tiny-depth")
 
@@ -41,8 +54,15 @@ def tiny_image_encoder():
     from stereosync.extract.image_encoder import TransformersImageEncoder
 
     torch.manual_seed(0)
-    cfg = T.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                             image_size=32, patch_size=8, projection_dim=16)
+    cfg = T.CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
+        projection_dim=16,
+    )
     processor = T.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
     return TransformersImageEncoder(T.CLIPVisionModelWithProjection(cfg), processor, name="tiny-clip")
 
@@ -54,16 +74,30 @@ def tiny_detector():
     from stereosync.extract.detector import TransformersDetector
 
     torch.manual_seed(0)
-    backbone = T.RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1],
-                                    out_features=["stage2", "stage3", "stage4"])
-    cfg = T.RTDetrConfig(backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 32, 32],
-                         d_model=16, decoder_layers=1, encoder_layers=1, decoder_ffn_dim=32, encoder_ffn_dim=32,
-                         num_queries=20, decoder_attention_heads=2, encoder_attention_heads=2,
-                         decoder_in_channels=[16, 16, 16], num_denoising=0,
-                         id2label={0: "person", 1: "car"}, label2id={"person": 0, "car": 1})
+    backbone = T.RTDetrResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1], out_features=["stage2", "stage3", "stage4"]
+    )
+    cfg = T.RTDetrConfig(
+        backbone_config=backbone,
+        encoder_hidden_dim=16,
+        encoder_in_channels=[16, 32, 32],
+        d_model=16,
+        decoder_layers=1,
+        encoder_layers=1,
+        decoder_ffn_dim=32,
+        encoder_ffn_dim=32,
+        num_queries=20,
+        decoder_attention_heads=2,
+        encoder_attention_heads=2,
+        decoder_in_channels=[16, 16, 16],
+        num_denoising=0,
+        id2label={0: "person", 1: "car"},
+        label2id={"person": 0, "car": 1},
+    )
     processor = T.RTDetrImageProcessor(size={"height": 64, "width": 64})
-    return TransformersDetector(T.RTDetrForObjectDetection(cfg), processor, classes=("person",), threshold=0.0,
-                                name="tiny-rtdetr")
+    return TransformersDetector(
+        T.RTDetrForObjectDetection(cfg), processor, classes=("person",), threshold=0.0, name="tiny-rtdetr"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +118,9 @@ class CentreDetector:
 
         h, w = frames.shape[1:3]
         box = np.array([[0.4 * w, 0.3 * h, 0.6 * w, 0.9 * h]], np.float32)
-        return [sv.Detections(xyxy=box, confidence=np.array([0.9], np.float32), class_id=np.zeros(1, int))
-                for _ in times]
+        return [
+            sv.Detections(xyxy=box, confidence=np.array([0.9], np.float32), class_id=np.zeros(1, int)) for _ in times
+        ]
 
 
 def pooled_clap(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -106,8 +141,15 @@ def make_featurizer(tiny_depth, tiny_image_encoder, tiny_detector, clap):
 
     def make(detector=None, num_objects: int = 1, cheap: bool = False, **kw):
         detector = detector or (CentreDetector() if cheap else tiny_detector)
-        return Featurizer(tracker=ByteTrackTracker(detector), clap=pooled_clap if cheap else clap, depth=tiny_depth,
-                          image_encoder=tiny_image_encoder, depth_size=(36, 64), num_objects=num_objects, **kw)
+        return Featurizer(
+            tracker=ByteTrackTracker(detector),
+            clap=pooled_clap if cheap else clap,
+            depth=tiny_depth,
+            image_encoder=tiny_image_encoder,
+            depth_size=(36, 64),
+            num_objects=num_objects,
+            **kw,
+        )
 
     return make
 
@@ -128,9 +170,17 @@ def synthetic_videos(tmp_path_factory):
 
 
 # ---------------------------------------------------------------- media writer for the zoo and decode tests
-def write_media(path: Path, seconds: float = 2.5, fps: float | None = 30.0, size: tuple[int, int] = (160, 96),
-                sample_rate: int | None = 44100, layout: str = "stereo", frame_times: np.ndarray | None = None,
-                tone_hz: float = 440.0, max_frames: int | None = None) -> Path:
+def write_media(
+    path: Path,
+    seconds: float = 2.5,
+    fps: float | None = 30.0,
+    size: tuple[int, int] = (160, 96),
+    sample_rate: int | None = 44100,
+    layout: str = "stereo",
+    frame_times: np.ndarray | None = None,
+    tone_hz: float = 440.0,
+    max_frames: int | None = None,
+) -> Path:
     """Write a test file with PyAV.
 
     Args:
@@ -175,8 +225,9 @@ def write_media(path: Path, seconds: float = 2.5, fps: float | None = 30.0, size
             tone = np.sin(2 * np.pi * tone_hz * np.arange(n) / sample_rate).astype(np.float32)
             pcm = np.stack([0.1 * (c + 1) * tone for c in range(channels)])
             for s in range(0, n, 1024):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, s:s + 1024]), format="fltp",
-                                                   layout=layout)
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(pcm[:, s : s + 1024]), format="fltp", layout=layout
+                )
                 frame.sample_rate, frame.pts, frame.time_base = sample_rate, s, Fraction(1, sample_rate)
                 out.mux(aus.encode(frame))
             out.mux(aus.encode(None))
@@ -218,7 +269,7 @@ def zoo(tmp_path_factory, synthetic_videos):
     # corrupt bytes mid-stream: packets there fail to decode, the chunks around them are dropped
     data = bytearray(good)
     mid = len(data) // 2
-    data[mid:mid + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    data[mid : mid + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
     add("corrupt_mid.mp4", "CorruptStreamError").write_bytes(bytes(data))
     return root, expected
 

@@ -28,14 +28,48 @@ def model_dirs(tmp_path_factory, tiny_depth, tiny_image_encoder, tiny_detector):
 
 
 def cli_args(inputs, out, dirs, *extra) -> list[str]:
-    return ["--inputs", str(inputs), "--out", str(out), "--depth-model", str(dirs["depth"]),
-            "--image-encoder", str(dirs["clip"]), "--detector", str(dirs["detr"]), "--device", "cpu",
-            "--precision", "float32", "--no-progress", "--detector-threshold", "0.0", *extra]
+    return [
+        "--inputs",
+        str(inputs),
+        "--out",
+        str(out),
+        "--depth-model",
+        str(dirs["depth"]),
+        "--image-encoder",
+        str(dirs["clip"]),
+        "--detector",
+        str(dirs["detr"]),
+        "--device",
+        "cpu",
+        "--precision",
+        "float32",
+        "--no-progress",
+        "--detector-threshold",
+        "0.0",
+        *extra,
+    ]
 
 
 def test_defaults_and_flags_map_to_configs():
-    args = build_parser().parse_args(["--inputs", "v", "--out", "o", "-K", "2", "--classes", "person", "dog",
-                                      "--depth-size", "0", "0", "--chunk-seconds", "4", "--no-clap-fusion"])
+    args = build_parser().parse_args(
+        [
+            "--inputs",
+            "v",
+            "--out",
+            "o",
+            "-K",
+            "2",
+            "--classes",
+            "person",
+            "dog",
+            "--depth-size",
+            "0",
+            "0",
+            "--chunk-seconds",
+            "4",
+            "--no-clap-fusion",
+        ]
+    )
     run, model = configs_from_args(args)
     assert model.num_objects == 2 and model.classes == ("person", "dog") and model.depth_size is None
     assert model.clap_fusion is False and model.depth_backend == "transformers"
@@ -58,8 +92,13 @@ def test_cli_from_local_model_folders(synthetic_videos, model_dirs, read_shards,
 
 
 def test_module_entry_point_help():
-    res = subprocess.run([sys.executable, "-m", "stereosync.extract", "--help"], capture_output=True, text=True,
-                         timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    res = subprocess.run(
+        [sys.executable, "-m", "stereosync.extract", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert res.returncode == 0 and "--num-shards" in res.stdout and "--shard-index" in res.stdout
 
 
@@ -69,8 +108,12 @@ def test_sigkill_mid_run_then_resume(synthetic_videos, model_dirs, read_shards, 
     videos, scenes = synthetic_videos
     out = tmp_path / "out"
     args = cli_args(videos, out, model_dirs, "--samples-per-shard", "2", "--chunks-per-batch", "1")
-    proc = subprocess.Popen([sys.executable, "-m", "stereosync.extract", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stereosync.extract", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     log = out / "progress-p0000.jsonl"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:

@@ -61,10 +61,10 @@ def test_audio_to_44k_stereo(media_writer, tmp_path, layout, rate):
     audio = load_audio(path, DecodeConfig(), report)
     assert audio.dtype == np.float32 and audio.shape[0] == 2
     assert abs(audio.shape[1] - 2.5 * 44100) < 2048 + 44100 * 0.05  # AAC pads its last frame
-    mid = audio[:, 4410:4410 + 44100]  # 1 s away from the codec's start-up
+    mid = audio[:, 4410 : 4410 + 44100]  # 1 s away from the codec's start-up
     spectrum = np.abs(np.fft.rfft(mid[0]))
     assert np.argmax(spectrum) == pytest.approx(440, abs=2)  # 1-s window: bin = Hz; the tone survives
-    left, right = np.sqrt((mid ** 2).mean(axis=1))
+    left, right = np.sqrt((mid**2).mean(axis=1))
     if layout == "mono":
         assert np.allclose(mid[0], mid[1])  # duplicated
         assert left == pytest.approx(0.1 / np.sqrt(2), rel=0.1)  # at the source level, not attenuated

@@ -28,10 +28,11 @@ def test_end_to_end_shards_validate_and_resume(synthetic_videos, make_featurizer
         # drops it to ~0 (footsteps are transients)
         a0 = int(round(meta["start"] * 44100))
         ref = scenes[meta["source"]].audio
-        corr = np.corrcoef(ref[:, a0:a0 + 88200].ravel(), sample["audio"].ravel())[0, 1]
+        corr = np.corrcoef(ref[:, a0 : a0 + 88200].ravel(), sample["audio"].ravel())[0, 1]
         assert corr > 0.9, f"{meta['source']} chunk {meta['chunk_index']}: audio correlation {corr:.3f}"
-        shifted = np.corrcoef(ref[:, a0 + 1024:a0 + 1024 + 88200].ravel(),
-                              sample["audio"][:, :ref.shape[1] - a0 - 1024].ravel())[0, 1]
+        shifted = np.corrcoef(
+            ref[:, a0 + 1024 : a0 + 1024 + 88200].ravel(), sample["audio"][:, : ref.shape[1] - a0 - 1024].ravel()
+        )[0, 1]
         assert abs(shifted) < 0.3
     assert (out / "summary-p0000.json").is_file() and (out / "config-p0000.json").is_file()
 
@@ -55,4 +56,4 @@ def test_chunk_envelope_equals_the_whole_track_envelope(synthetic_videos):
     featurizer = Featurizer(tracker=None, clap=None, depth=None)
     for chunk in iter_chunks(path, DecodeConfig(), DecodeReport()):
         a0 = chunk.index * 88200
-        assert np.allclose(featurizer.envelope(chunk, 44100), full[:, a0:a0 + 88200], atol=1e-6)
+        assert np.allclose(featurizer.envelope(chunk, 44100), full[:, a0 : a0 + 88200], atol=1e-6)

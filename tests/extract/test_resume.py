@@ -15,8 +15,9 @@ def keys_by_source(samples: dict) -> dict[str, list[int]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def test_kill_between_rename_and_commit_leaves_no_duplicate(synthetic_videos, make_featurizer, read_shards, run,
-                                                            tmp_path):
+def test_kill_between_rename_and_commit_leaves_no_duplicate(
+    synthetic_videos, make_featurizer, read_shards, run, tmp_path
+):
     """Rebuild the state a kill leaves at its worst moments, then resume.
 
     A full run writes 9 chunks of 3 videos into shards of 2. Then: the last two commit lines are taken
@@ -50,7 +51,7 @@ def test_kill_between_rename_and_commit_leaves_no_duplicate(synthetic_videos, ma
     # take back two commits: shards 3 and 4 are orphans, video 3 starts over; nothing is duplicated
     lines = [x for x in log.read_text().splitlines() if x.endswith("}")]  # without the torn line
     shard_idx = [i for i, x in enumerate(lines) if json.loads(x)["type"] == "shard"]
-    log.write_text("\n".join(lines[:shard_idx[-2]]) + "\n")
+    log.write_text("\n".join(lines[: shard_idx[-2]]) + "\n")
     shutil.copy(out / "shard-p0000-000000.tar", out / "shard-p0000-000009.tar")  # a stray, never committed
     run(videos, out, make_featurizer(cheap=True), samples_per_shard=2)
     assert keys_by_source(read_shards(out)) == keys_by_source(full)

@@ -38,7 +38,7 @@ class OracleDetector:
         n = len(scene.boxes)
         self.dropped = self.rng.random(n) < 0.12
         start = self.rng.integers(20, n - 40)
-        self.dropped[start:start + 8] = True
+        self.dropped[start : start + 8] = True
         self.fed: dict[int, np.ndarray] = {}  # frame index -> the noisy character box given (normalised)
 
     def __call__(self, frames: np.ndarray, times: np.ndarray) -> list:
@@ -63,8 +63,9 @@ class OracleDetector:
                 boxes.append(np.array([x, y, x + 0.05, y + 0.1]))
                 scores.append(self.rng.uniform(0.3, 0.9))
             xyxy = (np.array(boxes, np.float32).reshape(-1, 4) * scale).astype(np.float32)
-            out.append(sv.Detections(xyxy=xyxy, confidence=np.array(scores, np.float32),
-                                     class_id=np.zeros(len(boxes), int)))
+            out.append(
+                sv.Detections(xyxy=xyxy, confidence=np.array(scores, np.float32), class_id=np.zeros(len(boxes), int))
+            )
         return out
 
 
@@ -100,8 +101,10 @@ def test_tracked_character_matches_ground_truth(synthetic_videos, make_featurize
             recall.append(mask[gt_mask].mean())
             expected_recall.append(np.isin(idx[gt_mask], fed).mean())
     mean_iou, mean_fed = np.concatenate(ious).mean(), np.concatenate(fed_ious).mean()
-    print(f"track IoU {mean_iou:.3f} (fed detections {mean_fed:.3f}); presence {np.mean(recall):.3f} "
-          f"(detections present {np.mean(expected_recall):.3f})")
+    print(
+        f"track IoU {mean_iou:.3f} (fed detections {mean_fed:.3f}); presence {np.mean(recall):.3f} "
+        f"(detections present {np.mean(expected_recall):.3f})"
+    )
     assert mean_fed > 0.85  # the degradation is what the docstring says
     assert mean_iou > 0.85
     assert mean_iou > mean_fed - 0.03

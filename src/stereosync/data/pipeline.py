@@ -21,7 +21,7 @@ from stereosync.data.schema import SchemaError, decode_member, validate
 
 log = logging.getLogger(__name__)
 
-TENSOR_KEYS = ("audio", "latent", "envelope", "depth", "depth_emb", "boxes", "box_mask", "clap")
+TENSOR_KEYS = ("audio", "latent", "envelope", "envelope_latent", "depth", "depth_emb", "boxes", "box_mask", "clap")
 
 
 class SkipCounter:

@@ -80,6 +80,7 @@ MEMBERS: dict[str, Member] = {
         Member("audio", "f", (AUDIO_CHANNELS, "S"), "stereo waveform in [-1, 1], (2, S) at json sample_rate"),
         Member("latent", "f", ("CL", "L"), "precomputed latent of `audio` (pretransform output, unscaled)"),
         Member("envelope", "f", ("CE", "S"), "RMS envelope (SPEC §4), linear amplitude, audio rate"),
+        Member("envelope_latent", "f", ("CL", "L"), "precomputed latent of `envelope` (unscaled): ControlNet input"),
         Member("depth", "f", ("FD", "H", "W"), "depth maps at depth_fps, normalised to [0, 1] (near = 1)"),
         Member("depth_emb", "f", ("FD", "D"), "per-depth-frame image-encoder embedding"),
         Member("boxes", "f", ("FB", "K", 4), "[x0, y0, x1, y1] per box frame and object, normalised to [0, 1]"),

@@ -48,7 +48,7 @@ def crop(sample: dict[str, Any], seconds: float, rng: np.random.Generator | None
         return sample
     if seconds > duration:
         raise ValueError(f"sample {sample.get('__key__')}: chunk of {duration} s is shorter than the crop {seconds} s")
-    if "latent" in sample:
+    if "latent" in sample or "envelope_latent" in sample:
         raise ValueError(
             f"sample {sample.get('__key__')}: cannot crop precomputed latents; write shards at "
             f"{seconds} s chunks or set chunk_seconds to {duration}"

@@ -26,13 +26,20 @@ from stereosync.extract.pipeline import ExtractConfig, run_extraction
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; defaults come from the config dataclasses."""
     m, d = ModelConfig(), DecodeConfig()
-    p = argparse.ArgumentParser(prog="stereosync-extract", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="stereosync-extract",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     io = p.add_argument_group("input / output")
     io.add_argument("--inputs", required=True, help="folder of videos (recursive) or list file (one path a line)")
     io.add_argument("--out", required=True, help="output folder: shards, progress/failure logs, summary")
-    io.add_argument("--num-shards", type=int, default=None, help="partitions of the input list (default: "
-                    "$WORLD_SIZE under torchrun, else 1)")
+    io.add_argument(
+        "--num-shards",
+        type=int,
+        default=None,
+        help="partitions of the input list (default: " "$WORLD_SIZE under torchrun, else 1)",
+    )
     io.add_argument("--shard-index", type=int, default=None, help="this process's partition (default: $RANK, else 0)")
     io.add_argument("--samples-per-shard", type=int, default=64, help="chunks per output tar")
     io.add_argument("--retry-failed", action="store_true", help="process videos that failed in an earlier run")
@@ -46,24 +53,41 @@ def build_parser() -> argparse.ArgumentParser:
     mod = p.add_argument_group("models")
     mod.add_argument("--depth-backend", choices=["transformers", "rollingdepth"], default=m.depth_backend)
     mod.add_argument("--depth-model", default=m.depth_model, help="depth model folder or hub id")
-    mod.add_argument("--image-encoder", default=m.image_encoder,
-                     help="depth-frame encoder: transformers folder/hub id, open_clip:<arch>:<ckpt>, or none")
-    mod.add_argument("--depth-size", type=int, nargs=2, default=list(m.depth_size), metavar=("H", "W"),
-                     help="stored depth map size; 0 0 stores none")
+    mod.add_argument(
+        "--image-encoder",
+        default=m.image_encoder,
+        help="depth-frame encoder: transformers folder/hub id, open_clip:<arch>:<ckpt>, or none",
+    )
+    mod.add_argument(
+        "--depth-size",
+        type=int,
+        nargs=2,
+        default=list(m.depth_size),
+        metavar=("H", "W"),
+        help="stored depth map size; 0 0 stores none",
+    )
     mod.add_argument("--tracker", choices=["bytetrack", "masa"], default=m.tracker)
     mod.add_argument("--detector", default=m.detector, help="transformers object detector folder or hub id")
     mod.add_argument("--detector-threshold", type=float, default=m.detector_threshold)
     mod.add_argument("--track-activation-threshold", type=float, default=m.track_activation_threshold)
     mod.add_argument("--track-buffer", type=int, default=m.track_buffer, help="frames a lost track is kept")
-    mod.add_argument("--track-match-threshold", type=float, default=m.track_match_threshold,
-                     help="ByteTrack match threshold on 1 - IoU (0.9-0.95 for small/fast objects)")
+    mod.add_argument(
+        "--track-match-threshold",
+        type=float,
+        default=m.track_match_threshold,
+        help="ByteTrack match threshold on 1 - IoU (0.9-0.95 for small/fast objects)",
+    )
     mod.add_argument("--masa-config", default=None)
     mod.add_argument("--masa-checkpoint", default=None)
     mod.add_argument("--classes", nargs="+", default=list(m.classes), help="detector labels to track")
     mod.add_argument("--num-objects", "-K", type=int, default=m.num_objects, help="tracks kept per chunk (K)")
     mod.add_argument("--clap-checkpoint", default=None, help="LAION-CLAP .pt (random weights if omitted)")
-    mod.add_argument("--clap-fusion", action=argparse.BooleanOptionalAction, default=m.clap_fusion,
-                     help="fusion variant of HTSAT-tiny (must match the checkpoint)")
+    mod.add_argument(
+        "--clap-fusion",
+        action=argparse.BooleanOptionalAction,
+        default=m.clap_fusion,
+        help="fusion variant of HTSAT-tiny (must match the checkpoint)",
+    )
     mod.add_argument("--envelope-mode", choices=["mono", "stereo"], default=m.envelope_mode)
     run = p.add_argument_group("compute")
     run.add_argument("--device", default=m.device, help="auto, cpu, cuda, cuda:1 ...")
@@ -78,18 +102,45 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ExtractConfig, ModelCon
     """The run and model configs of parsed arguments."""
     depth_size = tuple(args.depth_size) if all(args.depth_size) else None
     model = ModelConfig(
-        depth_backend=args.depth_backend, depth_model=args.depth_model, image_encoder=args.image_encoder,
-        depth_size=depth_size, tracker=args.tracker, detector=args.detector,
-        detector_threshold=args.detector_threshold, track_activation_threshold=args.track_activation_threshold,
-        track_buffer=args.track_buffer, track_match_threshold=args.track_match_threshold, masa_config=args.masa_config,
-        masa_checkpoint=args.masa_checkpoint, classes=tuple(args.classes), num_objects=args.num_objects,
-        clap_checkpoint=args.clap_checkpoint, clap_fusion=args.clap_fusion, envelope_mode=args.envelope_mode,
-        device=args.device, precision=args.precision, batch_size=args.batch_size)
-    decode = DecodeConfig(depth_fps=args.depth_fps, box_fps=args.box_fps, sample_rate=args.sample_rate,
-                          chunk_seconds=args.chunk_seconds, max_side=args.max_side)
-    run = ExtractConfig(inputs=args.inputs, out=args.out, num_shards=args.num_shards, shard_index=args.shard_index,
-                        samples_per_shard=args.samples_per_shard, chunks_per_batch=args.chunks_per_batch,
-                        retry_failed=args.retry_failed, progress_bar=not args.no_progress, decode=decode)
+        depth_backend=args.depth_backend,
+        depth_model=args.depth_model,
+        image_encoder=args.image_encoder,
+        depth_size=depth_size,
+        tracker=args.tracker,
+        detector=args.detector,
+        detector_threshold=args.detector_threshold,
+        track_activation_threshold=args.track_activation_threshold,
+        track_buffer=args.track_buffer,
+        track_match_threshold=args.track_match_threshold,
+        masa_config=args.masa_config,
+        masa_checkpoint=args.masa_checkpoint,
+        classes=tuple(args.classes),
+        num_objects=args.num_objects,
+        clap_checkpoint=args.clap_checkpoint,
+        clap_fusion=args.clap_fusion,
+        envelope_mode=args.envelope_mode,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+    )
+    decode = DecodeConfig(
+        depth_fps=args.depth_fps,
+        box_fps=args.box_fps,
+        sample_rate=args.sample_rate,
+        chunk_seconds=args.chunk_seconds,
+        max_side=args.max_side,
+    )
+    run = ExtractConfig(
+        inputs=args.inputs,
+        out=args.out,
+        num_shards=args.num_shards,
+        shard_index=args.shard_index,
+        samples_per_shard=args.samples_per_shard,
+        chunks_per_batch=args.chunks_per_batch,
+        retry_failed=args.retry_failed,
+        progress_bar=not args.no_progress,
+        decode=decode,
+    )
     return run, model
 
 

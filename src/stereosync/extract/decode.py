@@ -103,7 +103,8 @@ def open_container(path: str | os.PathLike):
             head = fh.read(12)
         if head[4:8] in _CONTAINER_MAGIC or head.startswith(_OTHER_MAGIC):
             raise errors.UnreadableContainerError(
-                f"media container cannot be opened (truncated or damaged?): {err}") from err
+                f"media container cannot be opened (truncated or damaged?): {err}"
+            ) from err
         raise errors.NotAVideoError(f"not a media file ({err}); first bytes {head[:8]!r}") from err
 
 
@@ -172,8 +173,9 @@ def load_audio(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport)
     return np.clip(audio, -1.0, 1.0).astype(np.float32)
 
 
-def _place(pieces: list, data: np.ndarray, time: float | None, t0: float, rate: int, cursor: int | None,
-           report: DecodeReport) -> int:
+def _place(
+    pieces: list, data: np.ndarray, time: float | None, t0: float, rate: int, cursor: int | None, report: DecodeReport
+) -> int:
     """Append ``data`` (C, n) at its timestamp: silence fills gaps, samples before time 0 are trimmed.
 
     Returns:
@@ -263,8 +265,10 @@ def iter_chunks(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport
     yield from _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, final=True)
     report.tail_seconds = max(0.0, report.duration - report.chunks * cfg.chunk_seconds)
     if report.chunks == 0:
-        raise errors.TooShortError(f"usable length {report.duration:.2f} s (video {state['end']:.2f} s, audio "
-                                   f"{audio_seconds:.2f} s) is shorter than one {cfg.chunk_seconds:g}-s chunk")
+        raise errors.TooShortError(
+            f"usable length {report.duration:.2f} s (video {state['end']:.2f} s, audio "
+            f"{audio_seconds:.2f} s) is shorter than one {cfg.chunk_seconds:g}-s chunk"
+        )
 
 
 def _converter(vstream, cfg: DecodeConfig, report: DecodeReport, path: str):
@@ -279,8 +283,7 @@ def _converter(vstream, cfg: DecodeConfig, report: DecodeReport, path: str):
         if not size:
             rotation = int(getattr(frame, "rotation", 0) or 0)
             size.append(_target_size(frame.width, frame.height, rotation, cfg.max_side))
-            report.width, report.height = (frame.height, frame.width) if size[0][2] % 2 else \
-                (frame.width, frame.height)
+            report.width, report.height = (frame.height, frame.width) if size[0][2] % 2 else (frame.width, frame.height)
             if max(frame.width, frame.height) > cfg.max_side:
                 log.info("%s: %dx%d frames scaled to long side %d", path, frame.width, frame.height, cfg.max_side)
         w, h, turns = size[0]
@@ -300,8 +303,9 @@ def _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, fina
     while state["next"] < limit:
         i = state["next"]
         end = (i + 1) * cfg.chunk_seconds
-        have = all(k in bufs["depth"] for k in range((i + 1) * fd - 1, (i + 1) * fd)) and \
-            all(k in bufs["box"] for k in range((i + 1) * fb - 1, (i + 1) * fb))
+        have = all(k in bufs["depth"] for k in range((i + 1) * fd - 1, (i + 1) * fd)) and all(
+            k in bufs["box"] for k in range((i + 1) * fb - 1, (i + 1) * fb)
+        )
         if not have or (not final and state["end"] < end + 0.5):
             return
         depth = np.stack([bufs["depth"].pop(k) for k in range(i * fd, (i + 1) * fd)])
@@ -310,5 +314,12 @@ def _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, fina
         h0 = max(0, a0 - int(round(cfg.history_seconds * cfg.sample_rate)))
         report.chunks += 1
         state["next"] += 1
-        yield Chunk(i, i * cfg.chunk_seconds, np.ascontiguousarray(audio[:, a0:a0 + n_audio]), depth, box,
-                    (i * fb + np.arange(fb)) / cfg.box_fps, np.ascontiguousarray(audio[:, h0:a0]))
+        yield Chunk(
+            i,
+            i * cfg.chunk_seconds,
+            np.ascontiguousarray(audio[:, a0 : a0 + n_audio]),
+            depth,
+            box,
+            (i * fb + np.arange(fb)) / cfg.box_fps,
+            np.ascontiguousarray(audio[:, h0:a0]),
+        )

@@ -53,8 +53,9 @@ def normalise_per_frame(maps: torch.Tensor, near_is_large: bool = True, eps: flo
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """(N, h, w) -> (N, H, W) with antialiased bilinear resampling (the stored small ``depth`` maps)."""
-    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", antialias=True,
-                         align_corners=False)[:, 0].clamp(0, 1)
+    return F.interpolate(maps[:, None].float(), size=size, mode="bilinear", antialias=True, align_corners=False)[
+        :, 0
+    ].clamp(0, 1)
 
 
 class TransformersDepth:
@@ -71,22 +72,36 @@ class TransformersDepth:
         name: recorded in the sample json.
     """
 
-    def __init__(self, model: torch.nn.Module, processor, device: str | torch.device = "cpu", batch_size: int = 16,
-                 dtype: torch.dtype = torch.float32, near_is_large: bool | None = None, name: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+        dtype: torch.dtype = torch.float32,
+        near_is_large: bool | None = None,
+        name: str | None = None,
+    ):
         self.device, self.dtype, self.batch_size = torch.device(device), dtype, batch_size
         self.model = model.to(self.device, dtype).eval()
         self.processor = processor
         cfg = model.config
         if near_is_large is None:
-            metric = getattr(cfg, "depth_estimation_type", "relative") == "metric" or \
-                cfg.model_type in _METRIC_MODEL_TYPES
+            metric = (
+                getattr(cfg, "depth_estimation_type", "relative") == "metric" or cfg.model_type in _METRIC_MODEL_TYPES
+            )
             near_is_large = not metric
         self.near_is_large = near_is_large
         self.name = name or getattr(cfg, "_name_or_path", "") or type(model).__name__
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_DEPTH_MODEL, device: str | torch.device = "cpu",
-                        batch_size: int = 16, dtype: torch.dtype = torch.float32) -> TransformersDepth:
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_DEPTH_MODEL,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+        dtype: torch.dtype = torch.float32,
+    ) -> TransformersDepth:
         """Load a depth model and its processor from a local folder (or a hub id when online)."""
         transformers = require("transformers", "pip install transformers")
         model = transformers.AutoModelForDepthEstimation.from_pretrained(name_or_path)

@@ -54,9 +54,17 @@ class TransformersDetector:
         name: recorded in the sample json.
     """
 
-    def __init__(self, model: torch.nn.Module, processor, classes: Sequence[str] = ("person",),
-                 threshold: float = 0.1, device: str | torch.device = "cpu", batch_size: int = 32,
-                 dtype: torch.dtype = torch.float32, name: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor,
+        classes: Sequence[str] = ("person",),
+        threshold: float = 0.1,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+        name: str | None = None,
+    ):
         self.sv = require("supervision", "pip install 'stereosync[extract]' (supervision)")
         self.device, self.dtype, self.batch_size = torch.device(device), dtype, batch_size
         self.model = model.to(self.device, dtype).eval()
@@ -65,9 +73,15 @@ class TransformersDetector:
         self.name = name or getattr(model.config, "_name_or_path", "") or type(model).__name__
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_DETECTOR, classes: Sequence[str] = ("person",),
-                        threshold: float = 0.1, device: str | torch.device = "cpu", batch_size: int = 32,
-                        dtype: torch.dtype = torch.float32) -> TransformersDetector:
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_DETECTOR,
+        classes: Sequence[str] = ("person",),
+        threshold: float = 0.1,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+    ) -> TransformersDetector:
         """Load a detector and its processor from a local folder (or a hub id when online)."""
         transformers = require("transformers", "pip install transformers")
         model = transformers.AutoModelForObjectDetection.from_pretrained(name_or_path)
@@ -86,11 +100,16 @@ class TransformersDetector:
             extra = {k: v.to(self.device) for k, v in inputs.items() if k == "pixel_mask"}
             res = self.model(pixel_values=pixels, **extra)
             res = type(res)(**{k: (v.float() if torch.is_tensor(v) else v) for k, v in res.items()})
-            for r in self.processor.post_process_object_detection(res, threshold=self.threshold,
-                                                                  target_sizes=size * pixels.shape[0]):
+            for r in self.processor.post_process_object_detection(
+                res, threshold=self.threshold, target_sizes=size * pixels.shape[0]
+            ):
                 labels = r["labels"].cpu().numpy()
                 keep = np.isin(labels, self.keep)
-                out.append(self.sv.Detections(xyxy=r["boxes"].cpu().numpy()[keep].astype(np.float32),
-                                              confidence=r["scores"].cpu().numpy()[keep].astype(np.float32),
-                                              class_id=labels[keep].astype(int)))
+                out.append(
+                    self.sv.Detections(
+                        xyxy=r["boxes"].cpu().numpy()[keep].astype(np.float32),
+                        confidence=r["scores"].cpu().numpy()[keep].astype(np.float32),
+                        class_id=labels[keep].astype(int),
+                    )
+                )
         return out

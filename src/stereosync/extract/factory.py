@@ -78,11 +78,22 @@ def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
     from stereosync.clap import ClapAudioEncoder
 
     clap = ClapAudioEncoder(cfg.clap_checkpoint, enable_fusion=cfg.clap_fusion).to(device)
-    featurizer = Featurizer(tracker=tracker, clap=clap, depth=depth, image_encoder=encoder,
-                            depth_size=cfg.depth_size, num_objects=cfg.num_objects, envelope_mode=cfg.envelope_mode)
-    names = {"depth_model": getattr(depth, "name", "none"), "image_encoder": getattr(encoder, "name", "none"),
-             "tracker": tracker.name, "clap": f"{clap.name}:{cfg.clap_checkpoint or 'random'}",
-             "classes": list(cfg.classes)}
+    featurizer = Featurizer(
+        tracker=tracker,
+        clap=clap,
+        depth=depth,
+        image_encoder=encoder,
+        depth_size=cfg.depth_size,
+        num_objects=cfg.num_objects,
+        envelope_mode=cfg.envelope_mode,
+    )
+    names = {
+        "depth_model": getattr(depth, "name", "none"),
+        "image_encoder": getattr(encoder, "name", "none"),
+        "tracker": tracker.name,
+        "clap": f"{clap.name}:{cfg.clap_checkpoint or 'random'}",
+        "classes": list(cfg.classes),
+    }
     return featurizer, names
 
 
@@ -123,7 +134,12 @@ def _tracker(cfg: ModelConfig, device, dtype):
     from stereosync.extract.detector import TransformersDetector
     from stereosync.extract.tracking import ByteTrackTracker
 
-    detector = TransformersDetector.from_pretrained(cfg.detector, cfg.classes, cfg.detector_threshold, device,
-                                                    cfg.batch_size, dtype)
-    return ByteTrackTracker(detector, track_activation_threshold=cfg.track_activation_threshold,
-                            lost_track_buffer=cfg.track_buffer, minimum_matching_threshold=cfg.track_match_threshold)
+    detector = TransformersDetector.from_pretrained(
+        cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+    )
+    return ByteTrackTracker(
+        detector,
+        track_activation_threshold=cfg.track_activation_threshold,
+        lost_track_buffer=cfg.track_buffer,
+        minimum_matching_threshold=cfg.track_match_threshold,
+    )

@@ -66,14 +66,15 @@ class Featurizer:
             "depth_emb" (FD, D), "envelope" (2, S)}`` (depth members only when configured) or None.
         """
         fb = len(chunks[0].box_frames)
-        tracks = self.tracker.update(np.concatenate([c.box_frames for c in chunks]),
-                                     np.concatenate([c.box_times for c in chunks]))
+        tracks = self.tracker.update(
+            np.concatenate([c.box_frames for c in chunks]), np.concatenate([c.box_times for c in chunks])
+        )
         todo = [i for i, n in enumerate(needed) if n]
         out: list[dict | None] = [None] * len(chunks)
         if not todo:
             return out
         for i in todo:
-            boxes, mask = select_tracks(tracks[i * fb:(i + 1) * fb], self.num_objects)
+            boxes, mask = select_tracks(tracks[i * fb : (i + 1) * fb], self.num_objects)
             out[i] = {"boxes": boxes, "box_mask": mask, "envelope": self.envelope(chunks[i], sample_rate)}
         audio = torch.from_numpy(np.stack([chunks[i].audio for i in todo]))  # (B, 2, S)
         clap = self.clap(audio, sample_rate).float().cpu().numpy()  # (B, 512)
@@ -86,7 +87,7 @@ class Featurizer:
         """(2, S) RMS envelope of the chunk; the audio history gives the causal windows their true past."""
         audio = torch.from_numpy(np.concatenate([chunk.history, chunk.audio], axis=1))
         env = rms_envelope(audio, sample_rate, mode=self.envelope_mode)  # (2, H + S)
-        return env[:, chunk.history.shape[1]:].numpy().astype(np.float32)
+        return env[:, chunk.history.shape[1] :].numpy().astype(np.float32)
 
     def _depth(self, chunks: Sequence[Chunk], out: list[dict]) -> None:
         fd = len(chunks[0].depth_frames)
@@ -95,6 +96,6 @@ class Featurizer:
         emb = self.image_encoder(maps).numpy() if self.image_encoder is not None else None
         for j, members in enumerate(out):
             if small is not None:
-                members["depth"] = small[j * fd:(j + 1) * fd].astype(np.float32)
+                members["depth"] = small[j * fd : (j + 1) * fd].astype(np.float32)
             if emb is not None:
-                members["depth_emb"] = emb[j * fd:(j + 1) * fd].astype(np.float32)
+                members["depth_emb"] = emb[j * fd : (j + 1) * fd].astype(np.float32)

@@ -39,19 +39,30 @@ class TransformersImageEncoder:
         name: recorded in the sample json.
     """
 
-    def __init__(self, model: torch.nn.Module, processor, device: str | torch.device = "cpu", batch_size: int = 32,
-                 dtype: torch.dtype = torch.float32, name: str | None = None):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+        name: str | None = None,
+    ):
         self.device, self.dtype, self.batch_size = torch.device(device), dtype, batch_size
         self.model = model.to(self.device, dtype).eval()
         self.processor = processor
         cfg = model.config
-        self.dim = int(getattr(cfg, "projection_dim", 0) if hasattr(model, "visual_projection")
-                       else cfg.hidden_size)
+        self.dim = int(getattr(cfg, "projection_dim", 0) if hasattr(model, "visual_projection") else cfg.hidden_size)
         self.name = name or getattr(cfg, "_name_or_path", "") or type(model).__name__
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_IMAGE_ENCODER, device: str | torch.device = "cpu",
-                        batch_size: int = 32, dtype: torch.dtype = torch.float32) -> TransformersImageEncoder:
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_IMAGE_ENCODER,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+    ) -> TransformersImageEncoder:
         """Load the vision tower of a local folder or hub id (only the vision weights of a CLIP)."""
         transformers = require("transformers", "pip install transformers")
         cfg = transformers.AutoConfig.from_pretrained(name_or_path)
@@ -70,13 +81,17 @@ class TransformersImageEncoder:
         rgb = maps.float().clamp(0, 1)[:, None].expand(-1, 3, -1, -1)  # (N, 3, h, w) grey replicated
         out = []
         for sl in batched(len(rgb), self.batch_size):
-            pixels = self.processor(images=rgb[sl], do_rescale=False, return_tensors="pt",
-                                    device=self.device)["pixel_values"]
+            pixels = self.processor(images=rgb[sl], do_rescale=False, return_tensors="pt", device=self.device)[
+                "pixel_values"
+            ]
             res = self.model(pixel_values=pixels.to(self.device, self.dtype))
             emb = getattr(res, "image_embeds", None)
             if emb is None:
-                emb = res.pooler_output if getattr(res, "pooler_output", None) is not None \
+                emb = (
+                    res.pooler_output
+                    if getattr(res, "pooler_output", None) is not None
                     else res.last_hidden_state.mean(dim=1)
+                )
             out.append(emb.float().cpu())
         return torch.cat(out)
 
@@ -92,14 +107,21 @@ class OpenClipImageEncoder:
         dtype: model dtype.
     """
 
-    def __init__(self, model_name: str = "EVA01-g-14", pretrained: str | None = None,
-                 device: str | torch.device = "cpu", batch_size: int = 32, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        model_name: str = "EVA01-g-14",
+        pretrained: str | None = None,
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+    ):
         open_clip = require("open_clip", "pip install open-clip-torch (and timm for EVA models)")
         model, _, preprocess = open_clip.create_model_and_transforms(model_name, pretrained=pretrained)
         self.device, self.dtype, self.batch_size = torch.device(device), dtype, batch_size
         self.model = model.to(self.device, dtype).eval()
-        self.size = model.visual.image_size if isinstance(model.visual.image_size, tuple) \
-            else (model.visual.image_size,) * 2
+        self.size = (
+            model.visual.image_size if isinstance(model.visual.image_size, tuple) else (model.visual.image_size,) * 2
+        )
         mean, std = getattr(model.visual, "image_mean", None), getattr(model.visual, "image_std", None)
         self.mean = torch.tensor(mean or open_clip.OPENAI_DATASET_MEAN).view(1, 3, 1, 1)
         self.std = torch.tensor(std or open_clip.OPENAI_DATASET_STD).view(1, 3, 1, 1)
@@ -111,8 +133,11 @@ class OpenClipImageEncoder:
         """(N, h, w) depth in [0, 1] -> (N, D) float32 embeddings (resize to the tower's size, CLIP mean/std)."""
         out = []
         for sl in batched(len(maps), self.batch_size):
-            x = torch.nn.functional.interpolate(maps[sl, None].float(), size=self.size, mode="bicubic",
-                                                antialias=True).clamp(0, 1).expand(-1, 3, -1, -1)
+            x = (
+                torch.nn.functional.interpolate(maps[sl, None].float(), size=self.size, mode="bicubic", antialias=True)
+                .clamp(0, 1)
+                .expand(-1, 3, -1, -1)
+            )
             x = ((x - self.mean) / self.std).to(self.device, self.dtype)
             out.append(self.model.encode_image(x).float().cpu())
         return torch.cat(out)

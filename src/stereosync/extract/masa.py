@@ -13,8 +13,10 @@ import numpy as np
 
 from stereosync.extract.tracking import TrackFrame
 
-_INSTALL = ("MASA is not installed: clone github.com/siyuanliii/masa and install it with its mmdet/mmcv "
-            "requirements (see its README), or choose --tracker bytetrack")
+_INSTALL = (
+    "MASA is not installed: clone github.com/siyuanliii/masa and install it with its mmdet/mmcv "
+    "requirements (see its README), or choose --tracker bytetrack"
+)
 
 
 class MasaTracker:
@@ -29,8 +31,15 @@ class MasaTracker:
         fp16: half precision.
     """
 
-    def __init__(self, config: str, checkpoint: str, classes: Sequence[str] = ("person",), device: str = "cuda",
-                 score_threshold: float = 0.2, fp16: bool = True):
+    def __init__(
+        self,
+        config: str,
+        checkpoint: str,
+        classes: Sequence[str] = ("person",),
+        device: str = "cuda",
+        score_threshold: float = 0.2,
+        fp16: bool = True,
+    ):
         try:
             from masa.apis import build_test_pipeline, inference_masa, init_masa
         except ImportError as err:
@@ -53,9 +62,15 @@ class MasaTracker:
         scale = np.array([w, h, w, h], np.float32)
         out = []
         for img in frames:
-            res = self._infer(self.model, np.ascontiguousarray(img[..., ::-1]), frame_id=self.frame_id,
-                              video_len=1 << 30, test_pipeline=self.pipeline, text_prompt=self.prompt,
-                              fp16=self.fp16)
+            res = self._infer(
+                self.model,
+                np.ascontiguousarray(img[..., ::-1]),
+                frame_id=self.frame_id,
+                video_len=1 << 30,
+                test_pipeline=self.pipeline,
+                text_prompt=self.prompt,
+                fp16=self.fp16,
+            )
             inst = res[0].pred_track_instances if isinstance(res, list | tuple) else res.pred_track_instances
             keep = inst.scores.cpu().numpy() >= self.score_threshold
             boxes, ids = inst.bboxes.cpu().numpy()[keep], inst.instances_id.cpu().numpy()[keep]

@@ -67,8 +67,14 @@ class FailureLog:
 
     def add(self, video: Video, err: BaseException, chunks_written: int) -> None:
         fatal = getattr(err, "fatal", True)
-        rec = {"path": str(video.path), "video": video.key, "error": type(err).__name__, "message": str(err),
-               "fatal": fatal, "chunks_written": chunks_written}
+        rec = {
+            "path": str(video.path),
+            "video": video.key,
+            "error": type(err).__name__,
+            "message": str(err),
+            "fatal": fatal,
+            "chunks_written": chunks_written,
+        }
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(rec) + "\n")
         (log.error if fatal else log.warning)("%s: %s: %s", video.key, type(err).__name__, err)
@@ -82,8 +88,15 @@ def _is_corrupt(chunk: Chunk, report: DecodeReport, cfg: DecodeConfig) -> bool:
 class _VideoJob:
     """Feature extraction of one video into the sink."""
 
-    def __init__(self, video: Video, cfg: ExtractConfig, featurizer: Featurizer, sink: SampleSink,
-                 committed: set[int], stats: Counter):
+    def __init__(
+        self,
+        video: Video,
+        cfg: ExtractConfig,
+        featurizer: Featurizer,
+        sink: SampleSink,
+        committed: set[int],
+        stats: Counter,
+    ):
         self.video, self.cfg, self.featurizer, self.sink = video, cfg, featurizer, sink
         self.committed, self.stats = committed, stats
         self.report = DecodeReport()
@@ -119,13 +132,26 @@ class _VideoJob:
         for chunk, m in zip(group, members):
             if m is None:
                 continue
-            meta = make_meta(self.video.key, chunk.start, duration=dec.chunk_seconds, sample_rate=dec.sample_rate,
-                             depth_fps=dec.depth_fps, box_fps=dec.box_fps, chunk_index=chunk.index,
-                             source_fps=round(self.report.source_fps, 4), width=self.report.width,
-                             height=self.report.height, envelope_mode=self.featurizer.envelope_mode,
-                             **self.cfg.extra_meta)
-            sample = {"__key__": f"{self.video.sample_prefix}_{chunk.index:05d}", "json": meta,
-                      "audio": chunk.audio, **m}
+            meta = make_meta(
+                self.video.key,
+                chunk.start,
+                duration=dec.chunk_seconds,
+                sample_rate=dec.sample_rate,
+                depth_fps=dec.depth_fps,
+                box_fps=dec.box_fps,
+                chunk_index=chunk.index,
+                source_fps=round(self.report.source_fps, 4),
+                width=self.report.width,
+                height=self.report.height,
+                envelope_mode=self.featurizer.envelope_mode,
+                **self.cfg.extra_meta,
+            )
+            sample = {
+                "__key__": f"{self.video.sample_prefix}_{chunk.index:05d}",
+                "json": meta,
+                "audio": chunk.audio,
+                **m,
+            }
             self.sink.write(sample, self.video.key, chunk.index)
             self.written += 1
 
@@ -149,12 +175,18 @@ def run_extraction(cfg: ExtractConfig, featurizer: Featurizer) -> dict[str, Any]
     tag = partition_tag(index)
     videos = partition(list_videos(cfg.inputs), num, index)
     prog = read_progress(out)
-    todo = [v for v in videos if v.key not in prog.finished
-            or (cfg.retry_failed and prog.finished[v.key] == "failed")]
-    (out / f"config-{tag}.json").write_text(json.dumps(
-        {**dataclasses.asdict(cfg), "num_shards": num, "shard_index": index}, indent=1, default=str))
-    log.info("partition %d/%d: %d videos, %d finished earlier, %d to do", index, num, len(videos),
-             len(videos) - len(todo), len(todo))
+    todo = [v for v in videos if v.key not in prog.finished or (cfg.retry_failed and prog.finished[v.key] == "failed")]
+    (out / f"config-{tag}.json").write_text(
+        json.dumps({**dataclasses.asdict(cfg), "num_shards": num, "shard_index": index}, indent=1, default=str)
+    )
+    log.info(
+        "partition %d/%d: %d videos, %d finished earlier, %d to do",
+        index,
+        num,
+        len(videos),
+        len(videos) - len(todo),
+        len(todo),
+    )
     plog = ProgressLog(out, index)
     sink = SampleSink(out, f"shard-{tag}", plog, prog.shards.get(tag, []), cfg.samples_per_shard)
     failures = FailureLog(out / f"failures-{tag}.jsonl")
@@ -169,15 +201,30 @@ def run_extraction(cfg: ExtractConfig, featurizer: Featurizer) -> dict[str, Any]
         plog.close()
     summary = _summary(cfg, num, index, len(videos), len(todo), stats, sink, shards, time.perf_counter() - t_start)
     (out / f"summary-{tag}.json").write_text(json.dumps(summary, indent=1))
-    log.info("extract %s: %d videos (%d ok, %d failed, %d partial), %d chunks in %d shards, %.1f s (%.2fx real time)",
-             tag, summary["videos_processed"], summary["videos_ok"], summary["videos_failed"],
-             summary["videos_partial"], summary["chunks_written"], len(shards), summary["seconds"],
-             summary["realtime_factor"])
+    log.info(
+        "extract %s: %d videos (%d ok, %d failed, %d partial), %d chunks in %d shards, %.1f s (%.2fx real time)",
+        tag,
+        summary["videos_processed"],
+        summary["videos_ok"],
+        summary["videos_failed"],
+        summary["videos_partial"],
+        summary["chunks_written"],
+        len(shards),
+        summary["seconds"],
+        summary["realtime_factor"],
+    )
     return summary
 
 
-def _run_one(video: Video, cfg: ExtractConfig, featurizer: Featurizer, sink: SampleSink, failures: FailureLog,
-             committed: set[int], stats: Counter) -> None:
+def _run_one(
+    video: Video,
+    cfg: ExtractConfig,
+    featurizer: Featurizer,
+    sink: SampleSink,
+    failures: FailureLog,
+    committed: set[int],
+    stats: Counter,
+) -> None:
     job = _VideoJob(video, cfg, featurizer, sink, committed, stats)
     try:
         job.run()
@@ -193,27 +240,50 @@ def _run_one(video: Video, cfg: ExtractConfig, featurizer: Featurizer, sink: Sam
         stats["video_seconds"] += job.report.duration
         stats["warnings"] += len(job.report.warnings)
     if job.corrupt:
-        failures.add(video, errors.CorruptStreamError(
-            f"undecodable packets near {sorted({round(t, 2) for t in job.report.bad_times})[:8]} s: dropped chunks "
-            f"{sorted(set(job.corrupt))}, kept {job.written}"), job.written)
+        failures.add(
+            video,
+            errors.CorruptStreamError(
+                f"undecodable packets near {sorted({round(t, 2) for t in job.report.bad_times})[:8]} s: dropped chunks "
+                f"{sorted(set(job.corrupt))}, kept {job.written}"
+            ),
+            job.written,
+        )
         stats["videos_partial"] += 1
         stats["chunks_dropped_corrupt"] += len(set(job.corrupt))
     sink.finish_video(video.key, "ok")
     stats["videos_ok"] += 1
 
 
-def _summary(cfg: ExtractConfig, num: int, index: int, n_videos: int, n_todo: int, stats: Counter,
-             sink: SampleSink, shards: list[Path], seconds: float) -> dict[str, Any]:
+def _summary(
+    cfg: ExtractConfig,
+    num: int,
+    index: int,
+    n_videos: int,
+    n_todo: int,
+    stats: Counter,
+    sink: SampleSink,
+    shards: list[Path],
+    seconds: float,
+) -> dict[str, Any]:
     return {
-        "partition": index, "num_partitions": num, "videos_in_partition": n_videos,
-        "videos_skipped_finished": n_videos - n_todo, "videos_processed": n_todo,
-        "videos_ok": stats["videos_ok"], "videos_failed": stats["videos_failed"],
-        "videos_partial": stats["videos_partial"], "chunks_written": stats["chunks_written"],
+        "partition": index,
+        "num_partitions": num,
+        "videos_in_partition": n_videos,
+        "videos_skipped_finished": n_videos - n_todo,
+        "videos_processed": n_todo,
+        "videos_ok": stats["videos_ok"],
+        "videos_failed": stats["videos_failed"],
+        "videos_partial": stats["videos_partial"],
+        "chunks_written": stats["chunks_written"],
         "chunks_already_committed": stats["chunks_already_committed"],
-        "chunks_dropped_corrupt": stats["chunks_dropped_corrupt"], "tails_dropped": stats["tails_dropped"],
-        "tail_seconds_dropped": round(stats["tail_seconds"], 3), "video_seconds": round(stats["video_seconds"], 3),
-        "warnings": stats["warnings"], "shards_written": [p.name for p in shards],
-        "seconds": round(seconds, 3), "decode_seconds": round(stats["decode_s"], 3),
+        "chunks_dropped_corrupt": stats["chunks_dropped_corrupt"],
+        "tails_dropped": stats["tails_dropped"],
+        "tail_seconds_dropped": round(stats["tail_seconds"], 3),
+        "video_seconds": round(stats["video_seconds"], 3),
+        "warnings": stats["warnings"],
+        "shards_written": [p.name for p in shards],
+        "seconds": round(seconds, 3),
+        "decode_seconds": round(stats["decode_s"], 3),
         "model_seconds": round(stats["models_s"], 3),
         "realtime_factor": round(stats["video_seconds"] / seconds, 3) if seconds > 0 else 0.0,
         "failures_manifest": os.fspath(Path(cfg.out) / f"failures-{partition_tag(index)}.jsonl"),

@@ -116,5 +116,5 @@ def clean_orphans(out_dir: Path, prefix: str, committed: list[str]) -> list[Path
 
 def next_shard_index(prefix: str, committed: list[str]) -> int:
     """First shard number after the partition's committed ones (``shard-p0003-000012.tar`` -> 13)."""
-    nums = [int(name[len(prefix) + 1:].split(".")[0]) for name in committed if name.startswith(prefix + "-")]
+    nums = [int(name[len(prefix) + 1 :].split(".")[0]) for name in committed if name.startswith(prefix + "-")]
     return max(nums, default=-1) + 1

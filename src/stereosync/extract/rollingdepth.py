@@ -14,8 +14,10 @@ import torch
 from stereosync.extract._torch import require
 from stereosync.extract.depth import normalise_per_frame
 
-_INSTALL = ("RollingDepth is not installed: clone github.com/prs-eth/RollingDepth, run its "
-            "script/install_diffusers_dev.sh and `pip install -e .` in it (or choose --depth-backend transformers)")
+_INSTALL = (
+    "RollingDepth is not installed: clone github.com/prs-eth/RollingDepth, run its "
+    "script/install_diffusers_dev.sh and `pip install -e .` in it (or choose --depth-backend transformers)"
+)
 
 
 class RollingDepthBackend:
@@ -30,9 +32,15 @@ class RollingDepthBackend:
         refine_step: refinement steps (0 = fast preset, 10 = paper preset).
     """
 
-    def __init__(self, checkpoint: str = "prs-eth/rollingdepth-v1-0", device: str | torch.device = "cuda",
-                 dtype: torch.dtype = torch.float16, processing_res: int = 768,
-                 dilations: tuple[int, ...] = (1, 25), refine_step: int = 0):
+    def __init__(
+        self,
+        checkpoint: str = "prs-eth/rollingdepth-v1-0",
+        device: str | torch.device = "cuda",
+        dtype: torch.dtype = torch.float16,
+        processing_res: int = 768,
+        dilations: tuple[int, ...] = (1, 25),
+        refine_step: int = 0,
+    ):
         try:
             rollingdepth = require("rollingdepth", _INSTALL)
         except ImportError as err:
@@ -49,9 +57,20 @@ class RollingDepthBackend:
         if scale < 1:
             x = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
         out = self.pipe.forward(
-            input_frames=x[None], dilations=list(self.dilations), cap_dilation=True, snippet_lengths=[3],
-            init_infer_steps=[1], strides=[1], coalign_kwargs=None, refine_step=self.refine_step,
-            refine_snippet_len=3, refine_start_dilation=6, generator=None, verbose=False, max_vae_bs=4,
-            unload_snippet=False)
+            input_frames=x[None],
+            dilations=list(self.dilations),
+            cap_dilation=True,
+            snippet_lengths=[3],
+            init_infer_steps=[1],
+            strides=[1],
+            coalign_kwargs=None,
+            refine_step=self.refine_step,
+            refine_snippet_len=3,
+            refine_start_dilation=6,
+            generator=None,
+            verbose=False,
+            max_vae_bs=4,
+            unload_snippet=False,
+        )
         depth = out.depth_pred.float()  # (N, 1, h, w) affine-invariant depth, far = large
         return normalise_per_frame(depth[:, 0], near_is_large=False)

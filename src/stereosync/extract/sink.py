@@ -24,12 +24,12 @@ class SampleSink:
         samples_per_shard: samples per shard.
     """
 
-    def __init__(self, out_dir: Path, prefix: str, progress: ProgressLog, committed: list[str],
-                 samples_per_shard: int):
+    def __init__(self, out_dir: Path, prefix: str, progress: ProgressLog, committed: list[str], samples_per_shard: int):
         clean_orphans(out_dir, prefix, committed)
         self.progress = progress
-        self.writer = ShardWriter(out_dir, prefix=prefix, max_count=samples_per_shard,
-                                  start_index=next_shard_index(prefix, committed))
+        self.writer = ShardWriter(
+            out_dir, prefix=prefix, max_count=samples_per_shard, start_index=next_shard_index(prefix, committed)
+        )
         self.pending: dict[str, list[int]] = {}  # samples in the open shard: video -> chunk indices
         self.waiting: list[str] = []  # finished videos whose last samples are in the open shard
         self.samples = 0

@@ -44,15 +44,24 @@ class ByteTrackTracker:
         minimum_consecutive_frames: frames a track needs before it is reported.
     """
 
-    def __init__(self, detector: Detector, frame_rate: float = 30.0, track_activation_threshold: float = 0.25,
-                 lost_track_buffer: int = 30, minimum_matching_threshold: float = 0.8,
-                 minimum_consecutive_frames: int = 1):
+    def __init__(
+        self,
+        detector: Detector,
+        frame_rate: float = 30.0,
+        track_activation_threshold: float = 0.25,
+        lost_track_buffer: int = 30,
+        minimum_matching_threshold: float = 0.8,
+        minimum_consecutive_frames: int = 1,
+    ):
         self.sv = require("supervision", "pip install 'stereosync[extract]' (supervision)")
         self.detector = detector
-        self.kwargs = dict(track_activation_threshold=track_activation_threshold,
-                           lost_track_buffer=lost_track_buffer,
-                           minimum_matching_threshold=minimum_matching_threshold,
-                           frame_rate=int(round(frame_rate)), minimum_consecutive_frames=minimum_consecutive_frames)
+        self.kwargs = dict(
+            track_activation_threshold=track_activation_threshold,
+            lost_track_buffer=lost_track_buffer,
+            minimum_matching_threshold=minimum_matching_threshold,
+            frame_rate=int(round(frame_rate)),
+            minimum_consecutive_frames=minimum_consecutive_frames,
+        )
         self.name = f"{getattr(detector, 'name', type(detector).__name__)}+bytetrack"
         self.reset()
 
@@ -68,8 +77,7 @@ class ByteTrackTracker:
         for det in self.detector(frames, np.asarray(times)):
             tracked = self.tracker.update_with_detections(det)
             ids = tracked.tracker_id if tracked.tracker_id is not None else []
-            out.append({int(t): np.clip(box / scale, 0, 1).astype(np.float32)
-                        for t, box in zip(ids, tracked.xyxy)})
+            out.append({int(t): np.clip(box / scale, 0, 1).astype(np.float32) for t, box in zip(ids, tracked.xyxy)})
         return out
 
 

@@ -17,7 +17,7 @@ import math
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "STEREOSYNC_SAO_DIR"
 """Environment variable naming the downloaded ``stable-audio-open-1.0`` folder (``model.safetensors`` inside)."""
+
+PKG_SCHEME = "pkg://"
+"""Prefix of a weights reference inside an installed package (see :func:`resolve_weights`)."""
 
 _DROPPED_CONDITIONERS = ("t5", "clap_text")  # need hub weights, and the paper conditions on video, not text
 
@@ -71,12 +74,19 @@ def strip_text_conditioning(config: dict, seconds_as_tokens: bool = True) -> dic
 
 
 def resolve_weights(weights: str | os.PathLike | None) -> Path | None:
-    """Find the backbone weights file: an explicit file or folder, else ``$STEREOSYNC_SAO_DIR``, else None."""
+    """Find the backbone weights file: an explicit file or folder, else ``$STEREOSYNC_SAO_DIR``, else None.
+
+    ``pkg://<package>/<path>`` names a file shipped inside an installed package (e.g.
+    ``pkg://stereosync/weights/tiny_backbone.safetensors``), so a config resolves from any working directory.
+    """
     if weights is None:
         env = os.environ.get(WEIGHTS_ENV)
         if not env:
             return None
         weights = env
+    if str(weights).startswith(PKG_SCHEME):
+        package, _, inner = str(weights)[len(PKG_SCHEME) :].partition("/")
+        weights = str(resources.files(package).joinpath(inner))
     path = Path(weights).expanduser()
     if path.is_dir():
         for name in ("model.safetensors", "model.ckpt"):
@@ -108,6 +118,13 @@ class Backbone(nn.Module):
         latent_scale: latents are ``pretransform.encode(audio) * latent_scale``; weight-free pretransforms
             (``patched``) need it to reach about unit variance (SPEC §10). Recorded in the hyper-parameters.
         activation_checkpointing: the DiT's own per-block checkpointing (stable-audio-tools default: on).
+        frozen: freeze everything (StereoSync). ``False`` trains the DiT and the number conditioners — only for
+            pretraining a small backbone on the project's own data (``configs/tiny_pretrain.yaml``), as SAO was
+            pretrained before StereoSync froze it. The pretransform always stays frozen.
+        dtype: storage and compute dtype of the frozen DiT (``"bfloat16"`` halves its memory and, on a GPU, runs
+            it on bf16 tensor cores). Trainable parts (ControlNet, projections) keep fp32 master weights; their
+            residuals and tokens are cast on entry to the DiT, and gradients flow back to fp32. The pretransform
+            and number conditioners stay fp32. Needs ``frozen`` (no bf16 training of the backbone itself).
     """
 
     def __init__(
@@ -117,6 +134,8 @@ class Backbone(nn.Module):
         seconds_as_tokens: bool = True,
         latent_scale: float = 1.0,
         activation_checkpointing: bool = True,
+        frozen: bool = True,
+        dtype: Literal["float32", "bfloat16", "float16"] = "float32",
     ):
         super().__init__()
         from stable_audio_tools.models.diffusion import create_diffusion_cond_from_config
@@ -139,8 +158,18 @@ class Backbone(nn.Module):
             self._load(wrapper, self.weights_path)
         else:
             log.warning("Backbone: no weights given (nor $%s); the backbone keeps random weights", WEIGHTS_ENV)
+        self.frozen = frozen
         self.requires_grad_(False)
-        self.eval()
+        if not frozen:
+            self.dit.requires_grad_(True)
+            self.conditioner.requires_grad_(True)
+        self.train(False)
+        if dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"backbone dtype must be float32, bfloat16 or float16, got {dtype!r}")
+        if dtype != "float32" and not frozen:
+            raise ValueError(f"backbone dtype {dtype} needs frozen=True (the DiT would train in {dtype})")
+        self.dit_dtype: torch.dtype = getattr(torch, dtype)
+        self.dit.to(self.dit_dtype)
 
     @staticmethod
     def _load(wrapper: nn.Module, path: Path) -> None:
@@ -157,8 +186,11 @@ class Backbone(nn.Module):
         log.info("Backbone: loaded %d tensors from %s", len(state), path)
 
     def train(self, mode: bool = True) -> Backbone:
-        """Frozen: stays in eval mode whatever the caller asks."""
-        return super().train(False)
+        """A frozen backbone stays in eval mode whatever the caller asks; the pretransform always does."""
+        super().train(mode and not self.frozen)
+        if self.pretransform is not None:
+            self.pretransform.eval()
+        return self
 
     # --- shapes -------------------------------------------------------------------------------------------
     @property
@@ -251,8 +283,9 @@ class Backbone(nn.Module):
 
         ``cfg_scale != 1`` runs the DiT's own batched classifier-free guidance (null = zero tokens).
         Extra kwargs reach every transformer block (the ControlNet's hooks read theirs from there).
+        The prediction comes back in x's dtype whatever the DiT's ``dtype``.
         """
-        return self.dit(
+        out = self.dit(
             x,
             t,
             cross_attn_cond=cross_attn_cond,
@@ -261,6 +294,7 @@ class Backbone(nn.Module):
             use_checkpointing=self.activation_checkpointing and torch.is_grad_enabled(),
             **kwargs,
         )
+        return out.to(x.dtype)
 
     def make_dit_copy(self, depth: int) -> nn.Module:
         """A trainable ``DiffusionTransformer`` with the backbone's first ``depth`` blocks and all its embedders.

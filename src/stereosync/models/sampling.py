@@ -37,8 +37,9 @@ class Sampler:
     ) -> torch.Tensor:
         """Generate latents (B, C, L).
 
-        Each sample's initial noise comes from its own seed, so a clip does not depend on what it is batched
-        with; the SDE noise is seeded from the first seed of the batch. Same seeds → identical output on CPU.
+        Every random draw of a clip comes from its own seed — the initial noise and, for the SDE samplers, the
+        Brownian noise (one tree per clip) — so a clip does not depend on what it is batched with, nor on the
+        rank it runs on. Same seeds → identical output on CPU.
 
         Args:
             model: the denoiser.
@@ -58,15 +59,31 @@ class Sampler:
         def denoise(x: torch.Tensor, t: torch.Tensor, **_: object) -> torch.Tensor:
             return model(x, t, cond, cfg_scale=self.cfg_scale)
 
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(int(seeds[0]))
-            return sample_k(
-                denoise,
-                noise,
-                steps=self.steps,
-                sampler_type=self.sampler_type,
-                sigma_min=self.sigma_min,
-                sigma_max=self.sigma_max,
-                rho=self.rho,
-                device=device,
-            )
+        if self.sampler_type in _SDE_SAMPLERS:
+            return self._sample_sde(denoise, noise, [int(s) for s in seeds])
+        return sample_k(
+            denoise,
+            noise,
+            steps=self.steps,
+            sampler_type=self.sampler_type,
+            sigma_min=self.sigma_min,
+            sigma_max=self.sigma_max,
+            rho=self.rho,
+            device=device,
+        )
+
+    def _sample_sde(self, denoise, noise: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        """The k-diffusion SDE samplers as stable-audio-tools' ``sample_k`` runs them (v-denoiser, polyexponential
+        schedule), but with one Brownian tree per clip: ``sample_k`` offers no way to pass a noise sampler."""
+        import k_diffusion as K
+
+        sigmas = K.sampling.get_sigmas_polyexponential(
+            self.steps, self.sigma_min, self.sigma_max, self.rho, device=noise.device
+        )
+        x = noise * sigmas[0]
+        noise_sampler = K.sampling.BrownianTreeNoiseSampler(x, self.sigma_min, self.sigma_max, seed=seeds)
+        sampler = getattr(K.sampling, _SDE_SAMPLERS[self.sampler_type])
+        return sampler(K.external.VDenoiser(denoise), x, sigmas, noise_sampler=noise_sampler, disable=False)
+
+
+_SDE_SAMPLERS = {"dpmpp-2m-sde": "sample_dpmpp_2m_sde", "dpmpp-3m-sde": "sample_dpmpp_3m_sde"}

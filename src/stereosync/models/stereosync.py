@@ -85,6 +85,38 @@ class StereoSyncModel(nn.Module):
         keys = {k for enc in self.streams().values() for k in enc.batch_keys}
         return keys
 
+    def check_sample(self, sample: dict) -> None:
+        """Raise a ValueError naming shard, key and config key when a decoded sample cannot feed this model."""
+        where = f"shard {sample.get('__url__')}, sample {sample.get('__key__')}"
+        meta = sample["json"]
+        if int(meta["sample_rate"]) != self.backbone.sample_rate:
+            raise ValueError(
+                f"{where}: audio at {meta['sample_rate']} Hz but the backbone runs at "
+                f"{self.backbone.sample_rate} Hz (data.sample_rate / model.backbone model_config)"
+            )
+        for key in sorted(self.required_keys()):
+            if key not in sample:
+                raise ValueError(f"{where}: member '{key}' is missing but an active stream reads it")
+        if self.clap is not None and sample["clap"].shape[-1] != self.clap.clap_dim:
+            raise ValueError(
+                f"{where}: clap is {sample['clap'].shape[-1]}-d but model.clap.init_args.clap_dim = "
+                f"{self.clap.clap_dim}"
+            )
+        if self.boxes is not None and sample["boxes"].shape[1] != self.boxes.num_objects:
+            raise ValueError(
+                f"{where}: boxes track {sample['boxes'].shape[1]} objects but "
+                f"model.boxes.init_args.num_objects = {self.boxes.num_objects}"
+            )
+        if (
+            self.depth is not None
+            and self.depth.source == "embedding"
+            and sample["depth_emb"].shape[-1] != self.depth.embed_dim
+        ):
+            raise ValueError(
+                f"{where}: depth_emb is {sample['depth_emb'].shape[-1]}-d but "
+                f"model.depth.init_args.embed_dim = {self.depth.embed_dim}"
+            )
+
     def condition(self, batch: dict) -> Conditioning:
         """Build the conditioning of a batch (see the module docstring for the token layout)."""
         tokens = []
@@ -112,5 +144,6 @@ class StereoSyncModel(nn.Module):
         return self.backbone(x, t, cond.tokens, cond.global_cond, cfg_scale=cfg_scale, **kwargs)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        """Parameters the optimiser sees: everything outside the frozen backbone."""
-        return [p for n, p in self.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
+        """Parameters the optimiser sees: everything outside the frozen backbone (plus the backbone's own
+        trainable parameters when it is being pretrained, ``frozen=False``)."""
+        return [p for _, p in self.named_parameters() if p.requires_grad]

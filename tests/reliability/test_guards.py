@@ -1,0 +1,138 @@
+"""Non-finite guard and start-up configuration errors."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from datamodules.shards import ShardDataModule
+from stereosync.cli import cli_main
+from stereosync.lightning_module import StereoSync
+from stereosync.models.encoders import BoxEncoder, ClapEncoder
+from stereosync.models.envelope_control import EnvelopeControl
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class PoisonedLoss(StereoSync):
+    """A StereoSync whose loss is NaN on chosen global steps."""
+
+    poison_steps: set[int] = set()
+
+    def loss(self, batch, t, noise_generator=None, cfg_dropout=0.0):
+        loss = super().loss(batch, t, noise_generator, cfg_dropout)
+        return loss * float("nan") if self.training and self.global_step in self.poison_steps else loss
+
+
+def _fit(tiny_backbone, synthetic_root, poison: set[int], max_steps: int, max_nonfinite: int = 3):
+    torch.manual_seed(0)
+    module = PoisonedLoss(
+        tiny_backbone,
+        boxes=BoxEncoder(128, num_objects=2),
+        clap=ClapEncoder(128),
+        envelope=EnvelopeControl(),
+        controlnet_depth_factor=0.5,
+        controlnet_checkpointing=False,
+        max_nonfinite_steps=max_nonfinite,
+    )
+    module.poison_steps = poison
+    dm = ShardDataModule(
+        train_shards=str(synthetic_root / "train" / "shards"),
+        sample_rate=16000,
+        batch_size=2,
+        num_workers=0,
+        steps_per_epoch=20,
+    )
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=max_steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        enable_model_summary=False,
+    )
+    return module, dm, trainer
+
+
+def test_nonfinite_steps_are_skipped_counted_and_warned(tiny_backbone, synthetic_root, caplog):
+    module, dm, trainer = _fit(tiny_backbone, synthetic_root, poison={1, 2}, max_steps=4)
+    before = {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+    seen = []
+    orig = module.on_before_optimizer_step
+
+    def spy(optimizer):
+        orig(optimizer)
+        seen.append({n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad})
+
+    module.on_before_optimizer_step = spy
+    with caplog.at_level(logging.WARNING, logger="stereosync.lightning_module"):
+        trainer.fit(module, dm)
+    module.model.controlnet.remove_hooks()
+    assert module.nonfinite_total == 2 and module.nonfinite_run == 0
+    assert sum("non-finite loss/gradient, optimiser step skipped" in r.message for r in caplog.records) == 2
+    # the poisoned steps left every parameter as it was before them
+    assert all(torch.equal(seen[1][n], seen[2][n]) and torch.equal(seen[2][n], seen[3][n]) for n in before)
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_consecutive_nonfinite_steps_stop_training_with_step_and_keys(tiny_backbone, synthetic_root):
+    module, dm, trainer = _fit(tiny_backbone, synthetic_root, poison=set(range(100)), max_steps=10, max_nonfinite=3)
+    with pytest.raises(
+        RuntimeError, match=r"3 consecutive non-finite steps, the last at global step 2 with " r"batch keys \['train_"
+    ):
+        trainer.fit(module, dm)
+    module.model.controlnet.remove_hooks()
+
+
+def _cli(*extra: str, synthetic_root: Path, tmp_path: Path) -> list[str]:
+    return [
+        "fit",
+        "--config",
+        str(ROOT / "configs" / "tiny.yaml"),
+        "--data.synthetic=null",
+        f"--data.train_shards={synthetic_root / 'train' / 'shards'}",
+        f"--data.val_shards={synthetic_root / 'val' / 'shards'}",
+        f"--trainer.default_root_dir={tmp_path}",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--data.num_workers=0",
+        *extra,
+    ]
+
+
+def test_typo_in_a_config_key_fails_at_parse_time_naming_it(capsys, synthetic_root, tmp_path):
+    with pytest.raises(SystemExit):
+        cli_main(_cli("--model.lrr=0.1", synthetic_root=synthetic_root, tmp_path=tmp_path))
+    assert "lrr" in capsys.readouterr().err
+
+
+def test_missing_weights_file_fails_before_training_naming_it(synthetic_root, tmp_path):
+    missing = tmp_path / "sao" / "model.safetensors"
+    with pytest.raises(Exception, match=str(missing)):
+        cli_main(
+            _cli(f"--model.backbone.init_args.weights={missing}", synthetic_root=synthetic_root, tmp_path=tmp_path)
+        )
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("--model.boxes.init_args.num_objects=3", r"boxes track 2 objects but model.boxes.init_args.num_objects = 3"),
+        ("--model.clap.init_args.clap_dim=256", r"clap is 512-d but model.clap.init_args.clap_dim = 256"),
+    ],
+)
+def test_shard_model_mismatch_fails_at_startup_naming_shard_and_key(override, message, synthetic_root, tmp_path):
+    with pytest.raises(ValueError, match=message) as err:
+        cli_main(_cli(override, "--trainer.max_steps=1", synthetic_root=synthetic_root, tmp_path=tmp_path))
+    assert "train-000000.tar" in str(err.value) and "sample train_" in str(err.value)
+
+
+def test_data_sample_rate_must_match_the_backbone(synthetic_root, tmp_path):
+    with pytest.raises(ValueError, match=r"data.sample_rate = 44100 but the backbone runs at 16000 Hz"):
+        cli_main(
+            _cli("--data.sample_rate=44100", "--trainer.max_steps=1", synthetic_root=synthetic_root, tmp_path=tmp_path)
+        )
