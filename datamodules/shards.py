@@ -163,6 +163,15 @@ class ShardDataModule(pl.LightningDataModule):
         strict: raise on the first bad sample instead of skipping and counting it (training default: lenient).
         seed: seed of shard resampling, shuffling and augmentation.
         synthetic: create synthetic shards in ``prepare_data`` and use them for every split left unset.
+        predict_videos: ``predict`` input: a video file, a folder of videos or a list file. Its features are
+            extracted with :mod:`stereosync.extract` into ``predict_dir`` first.
+        predict_models: :class:`stereosync.extract.factory.ModelConfig` fields for that extraction (model
+            folders, ``num_objects``, ``clap_checkpoint`` …); they must match what the training shards used.
+        predict_dir: where ``predict`` writes extracted features (default ``runs/predict/features``).
+        clap_reference: ``predict``: an audio file whose CLAP embedding replaces the video's own (a sound
+            designer's choice of timbre); default: the video's own audio.
+        envelope_reference: ``predict``: an audio file whose envelope (timing) replaces the video's own,
+            aligned to the video's start; default: the video's own audio.
     """
 
     def __init__(
@@ -181,6 +190,11 @@ class ShardDataModule(pl.LightningDataModule):
         strict: bool = False,
         seed: int = 0,
         synthetic: SyntheticData | None = None,
+        predict_videos: str | None = None,
+        predict_models: dict[str, Any] | None = None,
+        predict_dir: str | None = None,
+        clap_reference: str | None = None,
+        envelope_reference: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -262,7 +276,34 @@ class ShardDataModule(pl.LightningDataModule):
         return self._loader(self._stream("test", train=False, strict=True))
 
     def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        """Batches of the videos in ``predict_videos`` (or of the test shards), in order, with references."""
+        from datamodules.predict import ReferenceOverride, extract_for_prediction
+
+        h = self.hparams
+        if h.predict_videos is None:
+            return self.test_dataloader()
+        out = Path(h.predict_dir or "runs/predict/features")
+        shards = extract_for_prediction(h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_models or {})
+        stream = ShardStream(
+            shards, h.batch_size, h.chunk_seconds, False, h.seed, True, None, 1, h.peak_normalise, False
+        )
+        clap = envelope = None
+        if h.clap_reference is not None:
+            from stereosync.clap import ClapAudioEncoder
+            from stereosync.media import read_audio
+
+            encoder = ClapAudioEncoder(
+                (h.predict_models or {}).get("clap_checkpoint"),
+                enable_fusion=(h.predict_models or {}).get("clap_fusion", True),
+            )
+            clap = encoder.embed_numpy(
+                read_audio(h.clap_reference, ClapAudioEncoder.sample_rate), ClapAudioEncoder.sample_rate
+            )
+        if h.envelope_reference is not None:
+            from stereosync.media import read_audio
+
+            envelope = read_audio(h.envelope_reference, h.sample_rate)
+        return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
 
 
 class _EpochAware(IterableDataset):

@@ -244,6 +244,16 @@ class StereoSync(pl.LightningModule):
         self.log_dict({k: v.float() for k, v in values.items()}, sync_dist=False)
         self.test_metrics.reset()
 
+    def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
+        """Generate each chunk (seeded by its key); the prediction writer assembles videos from them."""
+        generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
+        return {
+            "generated": generated.cpu(),
+            "meta": batch["meta"],
+            "keys": batch["__key__"],
+            "sample_rate": self.backbone.sample_rate,
+        }
+
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:
         """Stereo audio (B, 2, T) for a batch, T = the batch's chunk length at the backbone's sample rate."""

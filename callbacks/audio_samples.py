@@ -1,0 +1,159 @@
+"""Every N training steps (rank 0): generate a few validation clips and log them to TensorBoard.
+
+Logged per clip: the generated and reference audio, L/R log-spectrogram images, and a plot of the estimated
+pan position (inverse constant-power law of the inter-channel level difference, 0.1-s frames) against the
+tracked box centre over time — the picture of what Spatial AV-Align scores. Runs on a CPU; with a logger other
+than TensorBoard the images and wavs are written under ``<log_dir>/samples`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from stereosync.metrics.functional.localiser import IldLocaliser
+from stereosync.metrics.functional.pan_tracking import box_centres
+
+log = logging.getLogger(__name__)
+
+
+def pan_track(
+    audio: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, sample_rate: int, hop_s: float = 0.1
+) -> dict[str, np.ndarray]:
+    """Per 0.1-s frame: time (s), estimated pan in [0, 1] (NaN where inactive) and box centre (NaN if absent).
+
+    Args:
+        audio: (2, T) stereo clip.
+        boxes: (FB, K, 4) boxes at 30 fps; box_mask: (FB, K).
+        sample_rate: Hz.
+    """
+    pos, active = IldLocaliser()(audio.float().cpu(), sample_rate, hop_s)
+    centres, present = box_centres(pos.shape[0], boxes.cpu().double(), box_mask.cpu(), 30.0, hop_s)
+    pan = torch.where(active[:, 0], pos[:, 0], torch.nan).numpy()
+    box = torch.where(present[:, 0], centres[:, 0], torch.nan).numpy()
+    return {"time": (np.arange(len(pan)) + 0.5) * hop_s, "pan": pan, "box": box}
+
+
+def add_stereo_audio(writer: Any, tag: str, audio: torch.Tensor, step: int, sample_rate: int) -> None:
+    """Log (2, T) audio as one stereo TensorBoard audio summary (``SummaryWriter.add_audio`` is mono only)."""
+    import io
+
+    import soundfile
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    buf = io.BytesIO()
+    soundfile.write(buf, audio.float().clamp(-1, 1).T.numpy(), sample_rate, format="WAV", subtype="PCM_16")
+    value = Summary.Audio(
+        sample_rate=sample_rate,
+        num_channels=2,
+        length_frames=audio.shape[-1],
+        encoded_audio_string=buf.getvalue(),
+        content_type="audio/wav",
+    )
+    writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, audio=value)]), step)
+
+
+def figure_pan(track: dict[str, np.ndarray], title: str):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 2.5))
+    ax.plot(track["time"], track["box"], label="box centre", color="tab:blue")
+    ax.scatter(track["time"], track["pan"], label="estimated pan", color="tab:red", s=12)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("left → right")
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def spectrogram_image(audio: torch.Tensor, n_fft: int = 512) -> np.ndarray:
+    """(2, T) → (3, 2·F, frames) uint8-range float image: L on top of R, log magnitude."""
+    spec = torch.stft(
+        audio.float().cpu(), n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True
+    ).abs()
+    db = 20 * torch.log10(spec.clamp(min=1e-5))
+    img = ((db - db.max() + 80).clamp(min=0) / 80).flip(1)  # (2, F, frames), low frequencies at the bottom
+    img = torch.cat([img[0], img[1]], dim=0)
+    return img.unsqueeze(0).repeat(3, 1, 1).numpy()
+
+
+class AudioSampleLogger(pl.Callback):
+    """Log generated validation clips every ``every_n_steps`` optimiser steps.
+
+    Args:
+        every_n_steps: steps between two logs.
+        num_clips: clips per log (from the first validation batch).
+    """
+
+    def __init__(self, every_n_steps: int = 1000, num_clips: int = 2):
+        super().__init__()
+        self.every_n_steps, self.num_clips = every_n_steps, num_clips
+        self._batch: dict[str, Any] | None = None
+
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._batch is None and batch_idx == 0:
+            n = self.num_clips
+            self._batch = {
+                k: (v[:n].detach().clone() if torch.is_tensor(v) else v[:n]) for k, v in batch.items() if k != "skipped"
+            }
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        step = trainer.global_step
+        if not trainer.is_global_zero or step == 0 or step % self.every_n_steps:
+            return
+        sample = (
+            self._batch
+            if self._batch is not None
+            else {
+                k: (v[: self.num_clips] if torch.is_tensor(v) or isinstance(v, list) else v)
+                for k, v in batch.items()
+                if k != "skipped"
+            }
+        )
+        self.log_samples(trainer, pl_module, sample, step)
+
+    @torch.no_grad()
+    def log_samples(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: dict, step: int) -> None:
+        was_training = pl_module.training
+        pl_module.eval()
+        batch = {k: (v.to(pl_module.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+        generated = pl_module.generate(batch, pl_module.clip_seeds(batch["__key__"])).cpu()
+        pl_module.train(was_training)
+        sr = pl_module.backbone.sample_rate
+        writer = getattr(trainer.logger, "experiment", None)
+        for i, key in enumerate(batch["__key__"]):
+            track = pan_track(generated[i], batch["boxes"][i], batch["box_mask"][i], sr)
+            fig = figure_pan(track, f"{key} @ step {step}")
+            if writer is not None and hasattr(writer, "add_audio"):
+                add_stereo_audio(writer, f"samples/{i}/generated", generated[i], step, sr)
+                add_stereo_audio(writer, f"samples/{i}/reference", batch["audio"][i].cpu(), step, sr)
+                writer.add_image(f"samples/{i}/spectrogram_LR", spectrogram_image(generated[i]), step)
+                writer.add_figure(f"samples/{i}/pan_vs_box", fig, step)
+            else:
+                folder = Path(trainer.log_dir or trainer.default_root_dir) / "samples" / f"step{step:07d}"
+                folder.mkdir(parents=True, exist_ok=True)
+                fig.savefig(folder / f"{i}_pan_vs_box.png")
+                from callbacks.test_writer import write_wav
+
+                write_wav(folder / f"{i}_generated.wav", generated[i].numpy(), sr)
+        log.info("logged %d generated samples at step %d", len(batch["__key__"]), step)
