@@ -150,7 +150,9 @@ class AudioSampleLogger(pl.Callback):
                 writer.add_image(f"samples/{i}/spectrogram_LR", spectrogram_image(generated[i]), step)
                 writer.add_figure(f"samples/{i}/pan_vs_box", fig, step)
             else:
-                folder = Path(trainer.log_dir or trainer.default_root_dir) / "samples" / f"step{step:07d}"
+                # rank 0 only: trainer.log_dir would be a collective under DDP, the logger's own is not
+                base = getattr(trainer.logger, "log_dir", None) or trainer.default_root_dir
+                folder = Path(base) / "samples" / f"step{step:07d}"
                 folder.mkdir(parents=True, exist_ok=True)
                 fig.savefig(folder / f"{i}_pan_vs_box.png")
                 from callbacks.test_writer import write_wav

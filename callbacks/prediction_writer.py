@@ -58,6 +58,8 @@ class PredictionWriter(pl.Callback):
         self.chunks: dict[str, list[tuple[float, np.ndarray]]] = defaultdict(list)
 
     def on_predict_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir is a collective under DDP: resolve it once, where every rank calls it together.
+        self.folder = Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predict")
         self.chunks = defaultdict(list)
 
     def on_predict_batch_end(
@@ -78,7 +80,7 @@ class PredictionWriter(pl.Callback):
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from stereosync.media import mux_audio, video_duration
 
-        folder = Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predict")
+        folder = self.folder
         for source, chunks in self.chunks.items():
             duration, _ = video_duration(source)
             audio = join_chunks(chunks, self.output_sample_rate, duration, self.fade_seconds)

@@ -38,10 +38,9 @@ class TestOutputWriter(pl.Callback):
         self.output_dir, self.write_wavs = output_dir, write_wavs
         self.rows: list[dict[str, Any]] = []
 
-    def folder(self, trainer: pl.Trainer) -> Path:
-        return Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "test")
-
     def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # trainer.log_dir is a collective under DDP: resolve it once here, where every rank calls it together.
+        self.folder = Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "test")
         self.rows = []
 
     def on_test_batch_end(
@@ -55,7 +54,7 @@ class TestOutputWriter(pl.Callback):
     ) -> None:
         if not isinstance(outputs, dict) or "clips" not in outputs:
             return
-        folder = self.folder(trainer)
+        folder = self.folder
         for i, clip in enumerate(outputs["clips"]):
             key = str(clip["key"]).replace("/", "_")
             if self.write_wavs:
@@ -65,7 +64,7 @@ class TestOutputWriter(pl.Callback):
             self.rows.append(clip)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        folder = self.folder(trainer)
+        folder = self.folder
         folder.mkdir(parents=True, exist_ok=True)
         rank = trainer.global_rank
         if self.rows:

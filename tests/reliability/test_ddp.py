@@ -58,6 +58,10 @@ def test_ddp_fit_and_test_on_two_cpu_processes(tmp_path, synthetic_root):
     one = json.loads(next((tmp_path / "test_one").rglob("metrics.json")).read_text())["metrics"]
     assert two.keys() == one.keys() and len(one) >= 5
     for name in one:
-        assert two[name] == pytest.approx(one[name], rel=1e-4, abs=1e-6), name
+        # FAD on 6 clips in 512/1024-d: the covariances have rank 5, and tr sqrt(Σ1Σ2) turns float-rounding
+        # differences of the generated audio (batches of 1 vs 2 per rank) into ~1 % changes. The metric's own
+        # cross-rank reduction is exact (tests/metrics/test_metrics_ddp.py); the others must agree tightly.
+        rel = 5e-2 if name.startswith("test/fad") else 1e-4
+        assert two[name] == pytest.approx(one[name], rel=rel, abs=1e-6), name
     clips = list((tmp_path / "test_ddp").rglob("clips_rank*.csv"))
     assert len(clips) == 2 and sum(len(c.read_text().splitlines()) - 1 for c in clips) == 6
