@@ -81,7 +81,29 @@ class StereoSync(pl.LightningModule):
         checkpoint_dtype: Literal["float32", "bfloat16"] = "float32",
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["backbone", "depth", "boxes", "clap", "envelope"])
+        # Evaluation-time settings stay out of the hyper-parameters: LightningCLI re-applies a checkpoint's
+        # hyper-parameters over the command line at `test`/`predict`, which would silently ignore e.g.
+        # `--model.sampler.cfg_scale 6`. The run's config.yaml still records them.
+        self.save_hyperparameters(
+            ignore=[
+                "backbone",
+                "depth",
+                "boxes",
+                "clap",
+                "envelope",
+                "sampler",
+                "clap_checkpoint",
+                "fad",
+                "seed",
+                "max_nonfinite_steps",
+            ]
+        )
+        self.clap_checkpoint, self.fad, self.seed, self.max_nonfinite_steps = (
+            clap_checkpoint,
+            fad,
+            seed,
+            max_nonfinite_steps,
+        )
         self.model = StereoSyncModel(
             backbone, depth, boxes, clap, envelope, controlnet_depth_factor, controlnet_checkpointing
         )
@@ -167,7 +189,7 @@ class StereoSync(pl.LightningModule):
             self.nonfinite_run,
             self._batch_keys,
         )
-        if self.nonfinite_run >= self.hparams.max_nonfinite_steps:
+        if self.nonfinite_run >= self.max_nonfinite_steps:
             raise RuntimeError(
                 f"{self.nonfinite_run} consecutive non-finite steps, the last at global step "
                 f"{self.global_step} with batch keys {self._batch_keys}: stopping (lower the "
@@ -197,8 +219,8 @@ class StereoSync(pl.LightningModule):
         if getattr(self, "_clap", None) is None:
             from stereosync.clap import ClapAudioEncoder
 
-            clap = ClapAudioEncoder(self.hparams.clap_checkpoint).to(self.device)
-            if self.hparams.clap_checkpoint is None:
+            clap = ClapAudioEncoder(self.clap_checkpoint).to(self.device)
+            if self.clap_checkpoint is None:
                 clap.name += "-random"
             object.__setattr__(self, "_clap", clap)  # not a submodule: never in a checkpoint
         return self._clap
@@ -206,13 +228,13 @@ class StereoSync(pl.LightningModule):
     def on_test_start(self) -> None:
         from stereosync.metrics import build_metrics
 
-        embedder = self.clap_encoder() if self.hparams.fad else None
+        embedder = self.clap_encoder() if self.fad else None
         metrics = build_metrics(self.backbone.sample_rate, fad_embedder=embedder, prefix="test/").to(self.device)
         object.__setattr__(self, "test_metrics", metrics)  # kept out of state_dict and of strict loading
 
     def clip_seeds(self, keys: list[str]) -> list[int]:
         """Per-clip seeds: a function of the base seed and the clip's key only (batching does not matter)."""
-        return [(self.hparams.seed * 1_000_003 + zlib.crc32(str(k).encode())) % 2**31 for k in keys]
+        return [(self.seed * 1_000_003 + zlib.crc32(str(k).encode())) % 2**31 for k in keys]
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
         """Generate every clip, update the metric collection; per-clip values go to the output writer."""

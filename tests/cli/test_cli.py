@@ -73,6 +73,7 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
         [
             "test",
             *common,
+            "--model.sampler.steps=3",  # an evaluation-time override wins over the checkpoint (fit used 4)
             f"--ckpt_path={ckpt}",
             f"--trainer.default_root_dir={run / 'test'}",
             f"--trainer.logger.init_args.save_dir={run / 'test'}",
@@ -80,6 +81,7 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
     )
     out = run / "test" / "version_0" / "test"
     report = json.loads((out / "metrics.json").read_text())
+    assert report["sampler"]["steps"] == 3
     names = set(report["metrics"])
     assert {"test/e_l1", "test/spatial_av_align", "test/pan_corr"} <= names
     assert any(n.startswith("test/fad_clap") for n in names)
