@@ -1,0 +1,215 @@
+"""The ablation benchmark on synthetic spatial scenes (SPEC §8, §9; issue 7).
+
+Trains every ablation of ``configs/ablations/`` over the tiny recipe (``configs/tiny.yaml``) on synthetic training
+scenes, generates the held-out test scenes (scene seeds no training scene uses) and writes a markdown table:
+Spatial AV-Align, its centre-robust companions (pan correlation / pan MAE against the box centre, Spatial AV-Align
+on off-centre boxes), E-L1 and FAD. Three reference rows are computed with the same metrics on the test audio
+itself: ground truth, always-centre (its mono downmix on both channels) and channels-swapped (L ↔ R).
+
+    python bench/ablation_table.py                          # whole table: 12 runs, ≈ 1.5 h on a 2-core CPU
+    python bench/ablation_table.py --rows full no_spatial   # the headline pair (2 seeds each), ≈ 30 min
+
+FAD uses LAION-CLAP HTSAT-tiny (fusion) with ``--clap-checkpoint``; without one, *random* CLAP weights drawn from
+a fixed seed (the same embedder for every row — the row names say ``random``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger("ablation_table")
+
+REPO = Path(__file__).resolve().parents[1]
+BASE = REPO / "configs" / "tiny.yaml"
+ABLATIONS = REPO / "configs" / "ablations"
+ROWS = (
+    "full",
+    "no_spatial",
+    "no_depth",
+    "no_boxes",
+    "no_clap",
+    "no_envelope",
+    "boxes_per_number",
+    "boxes_per_number_no_time",
+    "boxes_per_frame_no_time",
+    "pan_envelope",
+)
+MULTI_SEED_ROWS = ("full", "no_spatial")  # the headline pair: mean ± spread over seeds
+COLUMNS = (
+    ("spatial_av_align", "Spatial AV-Align ↑"),
+    ("spatial_av_align_offcentre", "Sp. AV-Align off-centre ↑"),
+    ("pan_corr", "pan corr ↑"),
+    ("pan_mae", "pan MAE ↓"),
+    ("e_l1", "E-L1 ↓"),
+    ("fad", "FAD ↓"),
+)
+FAD_SEED = 1234
+
+
+def fad_embedder(checkpoint: str | None) -> torch.nn.Module:
+    """The FAD embedder shared by every row (random CLAP weights come from ``FAD_SEED``)."""
+    from stereosync.clap import ClapAudioEncoder
+
+    with torch.random.fork_rng():
+        torch.manual_seed(FAD_SEED)
+        clap = ClapAudioEncoder(checkpoint)
+    if checkpoint is None:
+        clap.name += f"-random{FAD_SEED}"
+    return clap
+
+
+def flatten(values: dict[str, Any], prefix: str = "test/") -> dict[str, float]:
+    """Metric dict → ``{column key: float}``; the first mono FAD variant becomes ``fad``."""
+    out = {k.removeprefix(prefix): float(v) for k, v in values.items()}
+    fads = sorted(k for k in out if k.startswith("fad") and "stereo" not in k)
+    if fads:
+        out["fad"] = out[fads[0]]
+    return out
+
+
+def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -> list[str]:
+    """LightningCLI arguments of one run (``row`` None: the base recipe, used for the reference rows)."""
+    configs = ["--config", str(BASE)] + (["--config", str(ABLATIONS / f"{row}.yaml")] if row else [])
+    return (
+        configs
+        + [
+            f"--seed_everything={seed}",
+            f"--trainer.max_steps={args.steps}",
+            f"--trainer.default_root_dir={root}",
+            f"--trainer.logger.init_args.save_dir={root}",
+            f"--trainer.check_val_every_n_epoch={args.val_every}",
+            "--trainer.enable_progress_bar=false",
+            f"--model.sampler.cfg_scale={args.cfg_scale}",
+            f"--model.fad={args.fad}",
+            f"--data.synthetic.root={args.data_root}",
+            f"--data.synthetic.train_scenes={args.train_scenes}",
+            f"--data.synthetic.test_scenes={args.test_scenes}",
+            f"--data.num_workers={args.num_workers}",
+        ]
+        + list(args.extra)
+    )
+
+
+def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Module | None) -> dict[str, float]:
+    """Train one ablation with one seed, then test it on the held-out scenes; returns its metrics."""
+    from stereosync.cli import cli_main
+
+    root = Path(args.out) / f"{row}-seed{seed}"
+    t0 = time.perf_counter()
+    cli = cli_main(cli_args(args, row, seed, root), run=False)  # built only: we drive fit, then test
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    t_fit = time.perf_counter() - t0
+    if embedder is not None:
+        object.__setattr__(cli.model, "_clap", embedder)  # the module's FAD embedder cache: same for every row
+    values = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+    result = flatten(values) | {"fit_s": t_fit, "total_s": time.perf_counter() - t0, "steps": args.steps}
+    (root / "result.json").write_text(json.dumps(result, indent=1))
+    log.info("%s seed %d: %s", row, seed, {k: round(v, 4) for k, v in result.items()})
+    return result
+
+
+def reference_rows(args: argparse.Namespace, embedder: torch.nn.Module | None) -> dict[str, dict[str, float]]:
+    """Ground truth, always-centre and channels-swapped: the test audio itself through the same metrics."""
+    from stereosync.cli import cli_main
+    from stereosync.metrics import build_metrics
+
+    cli = cli_main(cli_args(args, None, 0, Path(args.out) / "reference"), run=False)
+    dm = cli.datamodule
+    dm.prepare_data()
+    dm.setup("test")
+    variants = {
+        "ground truth": lambda a: a,
+        "always centre (mono downmix)": lambda a: a.mean(1, keepdim=True).expand_as(a),
+        "channels swapped": lambda a: a.flip(1),
+    }
+    sr = cli.model.backbone.sample_rate
+    metrics = {name: build_metrics(sr, fad_embedder=embedder, prefix="test/") for name in variants}
+    for batch in dm.test_dataloader():
+        target = batch["audio"].float()
+        for name, fn in variants.items():
+            metrics[name].update(preds=fn(target), target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
+    return {name: flatten(m.compute()) for name, m in metrics.items()}
+
+
+def cell(values: list[float]) -> str:
+    """One number, or mean ± half-range over seeds."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.mean(values):.3f} ± {(max(values) - min(values)) / 2:.3f}"
+
+
+def table(results: dict[str, list[dict[str, float]]]) -> str:
+    """Markdown table: one row per ablation (seeds pooled as mean ± half-range) or reference."""
+    head = "| row | seeds | " + " | ".join(title for _, title in COLUMNS) + " | train min/run |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+    for row, runs in results.items():
+        cells = [cell([r.get(key, math.nan) for r in runs]) for key, _ in COLUMNS]
+        minutes = f"{np.mean([r['fit_s'] for r in runs]) / 60:.1f}" if "fit_s" in runs[0] else "–"
+        seeds = str(len(runs)) if "fit_s" in runs[0] else "–"
+        lines.append(f"| {row} | {seeds} | " + " | ".join(cells) + f" | {minutes} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="ablations to train")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the multi-seed rows")
+    p.add_argument("--steps", type=int, default=700, help="training steps per run")
+    p.add_argument("--val-every", type=int, default=1000, help="validate every N epochs (of 50 steps)")
+    p.add_argument("--cfg-scale", type=float, default=2.0, help="classifier-free guidance scale at test")
+    p.add_argument("--fad", type=lambda s: s.lower() == "true", default=True, help="compute FAD (true/false)")
+    p.add_argument("--clap-checkpoint", default=None, help="LAION-CLAP checkpoint for FAD (default: random)")
+    p.add_argument("--data-root", default="data/bench-16k", help="synthetic scenes (created on first use)")
+    p.add_argument("--train-scenes", type=int, default=64)
+    p.add_argument("--test-scenes", type=int, default=12, help="held-out scenes (3 clips of 2 s each)")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads: 1 (2 threads on a busy 2-core CPU ran 5-10x slower)"
+    )
+    p.add_argument("--out", default="runs/ablations", help="run folders")
+    p.add_argument("--table", default="runs/ablations/table.md", help="markdown table to write")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for every run")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]:
+    """Run the benchmark; returns ``{row: [metrics per seed]}`` and writes the table."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if args.clap_checkpoint:
+        args.extra = [f"--model.clap_checkpoint={args.clap_checkpoint}", *args.extra]
+    embedder = fad_embedder(args.clap_checkpoint) if args.fad else None
+    results: dict[str, list[dict[str, float]]] = {}
+    for row in args.rows:
+        seeds = args.seeds if row in MULTI_SEED_ROWS else args.seeds[:1]
+        results[row] = [run_row(args, row, seed, embedder) for seed in seeds]
+    results.update({name: [r] for name, r in reference_rows(args, embedder).items()})
+    minutes = (time.perf_counter() - t0) / 60
+    fad_keys = sorted({k for runs in results.values() for r in runs for k in r if k.startswith("fad_")})
+    text = table(results) + f"\n\n{args.steps} steps per run; wall time {minutes:.1f} min; FAD column: "
+    mono = [k for k in fad_keys if "stereo" not in k]
+    text += f"{mono[0] if mono else 'off'} (all FAD variants in the .json: {', '.join(fad_keys) or 'none'})\n"
+    Path(args.table).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.table).write_text(text)
+    Path(args.table).with_suffix(".json").write_text(json.dumps(results, indent=1))
+    log.info("wrote %s (%.1f min)\n%s", args.table, minutes, text)
+    return results
+
+
+if __name__ == "__main__":
+    main()
