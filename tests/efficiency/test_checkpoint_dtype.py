@@ -1,0 +1,60 @@
+"""checkpoint_dtype=bfloat16: trainable weights stored in bf16 (half the bytes), loaded back as fp32."""
+
+from __future__ import annotations
+
+import torch
+
+from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
+from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
+from stereosync.models.envelope_control import EnvelopeControl
+
+
+def _module(backbone, **kw) -> StereoSync:
+    return StereoSync(
+        backbone,
+        depth=DepthEncoder(128, source="maps"),
+        boxes=BoxEncoder(128, num_objects=2),
+        clap=ClapEncoder(128),
+        envelope=EnvelopeControl(),
+        controlnet_depth_factor=0.5,
+        **kw,
+    )
+
+
+def _save(module: StereoSync, path) -> dict:
+    ckpt = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(ckpt)
+    torch.save(ckpt, path)
+    return ckpt
+
+
+def test_bf16_checkpoint_round_trip(tiny_backbone, tmp_path):
+    torch.manual_seed(0)
+    src = _module(tiny_backbone, checkpoint_dtype="bfloat16")
+    with torch.no_grad():  # move the zero layers too, so every tensor carries information
+        for p in src.model.trainable_parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    ref = _module(tiny_backbone)  # fp32 checkpoint of the same weights, for the size comparison
+    ref.load_state_dict(src.state_dict())
+    try:
+        small = _save(src, tmp_path / "bf16.ckpt")["state_dict"]
+        _save(ref, tmp_path / "fp32.ckpt")
+        assert not any(k.startswith(BACKBONE_PREFIX) for k in small)
+        assert all(v.dtype == torch.bfloat16 for v in small.values() if v.is_floating_point())
+        ratio = (tmp_path / "bf16.ckpt").stat().st_size / (tmp_path / "fp32.ckpt").stat().st_size
+        assert 0.45 < ratio < 0.6
+
+        torch.manual_seed(1)
+        dst = _module(tiny_backbone, checkpoint_dtype="bfloat16")
+        ckpt = torch.load(tmp_path / "bf16.ckpt", weights_only=True)
+        dst.on_load_checkpoint(ckpt)  # Lightning's order: hook, then load_state_dict
+        dst.load_state_dict(ckpt["state_dict"])
+        for name, p in dst.model.named_parameters():
+            if p.requires_grad:
+                assert p.dtype == torch.float32, name
+                expected = dict(src.model.named_parameters())[name].detach().bfloat16().float()
+                assert torch.equal(p.detach(), expected), name
+    finally:
+        for m in (src, ref):
+            m.model.controlnet.remove_hooks()
+        dst.model.controlnet.remove_hooks()
