@@ -18,3 +18,60 @@ def good_sample(key: str = "clip_000", sr: int = 16000, k: int = 1) -> dict:
         "box_mask": np.ones((60, k), bool),
         "clap": rng.normal(size=512).astype(np.float32),
     }
+
+
+def tiny_depth_anything():
+    """A randomly initialised Depth Anything (transformers) of tiny width, and its image processor."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    backbone = T.Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=14,
+        image_size=56,
+        reshape_hidden_states=False,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    cfg = T.DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        patch_size=14,
+    )
+    processor = T.DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14)
+    return T.DepthAnythingForDepthEstimation(cfg), processor
+
+
+def tiny_rtdetr():
+    """A randomly initialised RT-DETR (transformers) of tiny width with labels person/car, and its processor."""
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    backbone = T.RTDetrResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1], out_features=["stage2", "stage3", "stage4"]
+    )
+    cfg = T.RTDetrConfig(
+        backbone_config=backbone,
+        encoder_hidden_dim=16,
+        encoder_in_channels=[16, 32, 32],
+        d_model=16,
+        decoder_layers=1,
+        encoder_layers=1,
+        decoder_ffn_dim=32,
+        encoder_ffn_dim=32,
+        num_queries=20,
+        decoder_attention_heads=2,
+        encoder_attention_heads=2,
+        decoder_in_channels=[16, 16, 16],
+        num_denoising=0,
+        id2label={0: "person", 1: "car"},
+        label2id={"person": 0, "car": 1},
+    )
+    return T.RTDetrForObjectDetection(cfg), T.RTDetrImageProcessor(size={"height": 64, "width": 64})

@@ -93,58 +93,12 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
 @pytest.fixture(scope="module")
 def tiny_extraction_models(tmp_path_factory):
     """Small randomly initialised depth model and detector of the real transformers classes, saved as folders."""
-    import transformers as T
+    from helpers import tiny_depth_anything, tiny_rtdetr
 
     root = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    dino = T.Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        patch_size=14,
-        image_size=56,
-        reshape_hidden_states=False,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
-    )
-    depth = T.DepthAnythingForDepthEstimation(
-        T.DepthAnythingConfig(
-            backbone_config=dino,
-            reassemble_hidden_size=32,
-            neck_hidden_sizes=[8, 16, 32, 32],
-            fusion_hidden_size=16,
-            head_hidden_size=8,
-            patch_size=14,
-        )
-    )
-    depth.save_pretrained(root / "depth")
-    T.DPTImageProcessor(
-        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14
-    ).save_pretrained(root / "depth")
-    resnet = T.RTDetrResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1], out_features=["stage2", "stage3", "stage4"]
-    )
-    detector = T.RTDetrForObjectDetection(
-        T.RTDetrConfig(
-            backbone_config=resnet,
-            encoder_hidden_dim=16,
-            encoder_in_channels=[16, 32, 32],
-            d_model=16,
-            decoder_layers=1,
-            encoder_layers=1,
-            decoder_ffn_dim=32,
-            encoder_ffn_dim=32,
-            num_queries=20,
-            decoder_attention_heads=2,
-            encoder_attention_heads=2,
-            decoder_in_channels=[16, 16, 16],
-            num_denoising=0,
-            id2label={0: "person", 1: "car"},
-            label2id={"person": 0, "car": 1},
-        )
-    )
-    detector.save_pretrained(root / "detector")
-    T.RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(root / "detector")
+    for name, (model, processor) in (("depth", tiny_depth_anything()), ("detector", tiny_rtdetr())):
+        model.save_pretrained(root / name)
+        processor.save_pretrained(root / name)
     return root
 
 

@@ -20,31 +20,12 @@ import torch  # noqa: E402
 # ---------------------------------------------------------------- tiny models of the real classes
 @pytest.fixture(scope="session")
 def tiny_depth():
-    import transformers as T
+    from helpers import tiny_depth_anything
 
     from stereosync.extract.depth import TransformersDepth
 
-    torch.manual_seed(0)
-    backbone = T.Dinov2Config(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        intermediate_size=64,
-        patch_size=14,
-        image_size=56,
-        reshape_hidden_states=False,
-        out_features=["stage1", "stage2", "stage3", "stage4"],
-    )
-    cfg = T.DepthAnythingConfig(
-        backbone_config=backbone,
-        reassemble_hidden_size=32,
-        neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16,
-        head_hidden_size=8,
-        patch_size=14,
-    )
-    processor = T.DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14)
-    return TransformersDepth(T.DepthAnythingForDepthEstimation(cfg), processor, batch_size=16, name="tiny-depth")
+    model, processor = tiny_depth_anything()
+    return TransformersDepth(model, processor, batch_size=16, name="tiny-depth")
 
 
 @pytest.fixture(scope="session")
@@ -69,35 +50,12 @@ def tiny_image_encoder():
 
 @pytest.fixture(scope="session")
 def tiny_detector():
-    import transformers as T
+    from helpers import tiny_rtdetr
 
     from stereosync.extract.detector import TransformersDetector
 
-    torch.manual_seed(0)
-    backbone = T.RTDetrResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 16, 32, 32], depths=[1, 1, 1, 1], out_features=["stage2", "stage3", "stage4"]
-    )
-    cfg = T.RTDetrConfig(
-        backbone_config=backbone,
-        encoder_hidden_dim=16,
-        encoder_in_channels=[16, 32, 32],
-        d_model=16,
-        decoder_layers=1,
-        encoder_layers=1,
-        decoder_ffn_dim=32,
-        encoder_ffn_dim=32,
-        num_queries=20,
-        decoder_attention_heads=2,
-        encoder_attention_heads=2,
-        decoder_in_channels=[16, 16, 16],
-        num_denoising=0,
-        id2label={0: "person", 1: "car"},
-        label2id={"person": 0, "car": 1},
-    )
-    processor = T.RTDetrImageProcessor(size={"height": 64, "width": 64})
-    return TransformersDetector(
-        T.RTDetrForObjectDetection(cfg), processor, classes=("person",), threshold=0.0, name="tiny-rtdetr"
-    )
+    model, processor = tiny_rtdetr()
+    return TransformersDetector(model, processor, classes=("person",), threshold=0.0, name="tiny-rtdetr")
 
 
 @pytest.fixture(scope="session")
