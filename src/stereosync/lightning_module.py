@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import logging
-import random
 import zlib
 from collections import Counter
 from typing import Any, Literal
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 
 from stereosync.models.backbone import Backbone
@@ -18,6 +16,7 @@ from stereosync.models.envelope_control import EnvelopeControl
 from stereosync.models.objective import TimestepDistribution, noise_and_target, sample_timesteps, v_loss
 from stereosync.models.sampling import Sampler
 from stereosync.models.stereosync import StereoSyncModel
+from stereosync.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -341,28 +340,3 @@ class StereoSync(pl.LightningModule):
                 f"streams switched on or off?"
             )
         return result
-
-
-def rng_state() -> dict[str, Any]:
-    """Python, numpy and torch (CPU + CUDA) RNG states, for exact resume."""
-    name, keys, pos, has_gauss, gauss = np.random.get_state()
-    numpy_state = {
-        "name": name,
-        "keys": torch.from_numpy(keys.astype(np.int64)),
-        "pos": int(pos),
-        "has_gauss": int(has_gauss),
-        "gauss": float(gauss),
-    }  # plain types: loads with weights_only
-    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

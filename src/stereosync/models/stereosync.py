@@ -82,8 +82,7 @@ class StereoSyncModel(nn.Module):
 
     def required_keys(self) -> set[str]:
         """Batch members the active streams read."""
-        keys = {k for enc in self.streams().values() for k in enc.batch_keys}
-        return keys
+        return {k for enc in self.streams().values() for k in enc.batch_keys}
 
     def check_sample(self, sample: dict) -> None:
         """Raise a ValueError naming shard, key and config key when a decoded sample cannot feed this model."""
