@@ -173,11 +173,15 @@ class StereoSync(pl.LightningModule):
         """Non-finite guard: a step whose loss or gradients are not finite is skipped (all grads dropped)."""
         grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         # The total norm is finite iff every gradient is: one reduction pass, ~10× cheaper on a CPU than
-        # isfinite() per tensor (which cost 2 s per step for the real-size ControlNet).
-        finite = bool(torch.isfinite(torch.nn.utils.get_total_norm(grads))) if grads else True
-        if finite:
+        # isfinite() per tensor (which cost 2 s per step for the real-size ControlNet). Norm clipping reuses it.
+        norm = torch.nn.utils.get_total_norm(grads) if grads else None
+        self._grad_norm = norm
+        if norm is None or bool(torch.isfinite(norm)):
             self.nonfinite_run = 0
+            if norm is not None:
+                self.log("train/grad_norm", norm, batch_size=1)
             return
+        self._grad_norm = None
         self.nonfinite_total += 1
         self.nonfinite_run += 1
         optimizer.zero_grad(set_to_none=True)  # AdamW leaves parameters without a gradient untouched
@@ -194,6 +198,22 @@ class StereoSync(pl.LightningModule):
                 f"{self.global_step} with batch keys {self._batch_keys}: stopping (lower the "
                 f"learning rate, check the data, or raise model.max_nonfinite_steps)"
             )
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Norm clipping with the total norm the non-finite guard already computed (one norm pass per step)."""
+        norm = getattr(self, "_grad_norm", None)
+        self._grad_norm = None
+        # Only where every rank holds the whole, already reduced gradient (not FSDP/DeepSpeed shards).
+        local = isinstance(self.trainer.strategy, pl.strategies.SingleDeviceStrategy | pl.strategies.DDPStrategy)
+        if norm is None or not local or not gradient_clip_val or gradient_clip_algorithm not in (None, "norm"):
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        torch.nn.utils.clip_grads_with_norm_(params, float(gradient_clip_val), norm)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = self.model.trainable_parameters()

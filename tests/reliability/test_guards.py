@@ -136,3 +136,35 @@ def test_data_sample_rate_must_match_the_backbone(synthetic_root, tmp_path):
         cli_main(
             _cli("--data.sample_rate=44100", "--trainer.max_steps=1", synthetic_root=synthetic_root, tmp_path=tmp_path)
         )
+
+
+def test_norm_clipping_reuses_the_guard_norm_and_matches_torch(tiny_backbone, synthetic_root):
+    """Clipping with the guard's total norm leaves exactly the gradients torch's clip_grad_norm_ would."""
+    module, dm, _ = _fit(tiny_backbone, synthetic_root, poison=set(), max_steps=3)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=3,
+        gradient_clip_val=1e-3,  # far below the tiny model's gradient norm: every step clips
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        limit_val_batches=0,
+        enable_model_summary=False,
+    )
+    checked = []
+    orig = module.configure_gradient_clipping
+
+    def spy(optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        expected = [p.grad.clone() for p in params]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(e) for e in expected]))
+        torch._foreach_mul_(expected, min(1.0, gradient_clip_val / (float(norm) + 1e-6)))
+        assert module._grad_norm is not None and torch.allclose(module._grad_norm, norm)
+        orig(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        for p, e in zip(params, expected):
+            torch.testing.assert_close(p.grad, e)
+        checked.append(float(norm))
+
+    module.configure_gradient_clipping = spy
+    trainer.fit(module, datamodule=dm)
+    assert len(checked) == 3 and all(n > 1e-3 for n in checked)

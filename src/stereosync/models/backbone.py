@@ -37,16 +37,19 @@ def load_model_config(model_config: str | os.PathLike | dict) -> dict:
     """Read a stable-audio-tools model config.
 
     Args:
-        model_config: a dict, a path to a json file, or the name of a shipped config (``"sao_1_0"``, ``"tiny"``).
+        model_config: a dict, a path to a json file, or the name of a shipped config (``"sao_1_0"``, ``"tiny"``,
+            ``"tiny_ps"``).
     """
     if isinstance(model_config, dict):
         return copy.deepcopy(model_config)
     path = Path(model_config)
     if not path.suffix and not path.exists():
-        shipped = resources.files("stereosync") / "model_configs" / f"{model_config}.json"
+        folder = resources.files("stereosync") / "model_configs"
+        shipped = folder / f"{model_config}.json"
         if not shipped.is_file():
+            names = sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
             raise FileNotFoundError(
-                f"model config '{model_config}' is neither a file nor a shipped config " f"(shipped: sao_1_0, tiny)"
+                f"model config '{model_config}' is neither a file nor a shipped config (shipped: {', '.join(names)})"
             )
         return json.loads(shipped.read_text())
     if not path.is_file():
@@ -107,6 +110,24 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state.get("state_dict", state)
 
 
+OWN_PRETRANSFORMS = ("parametric_stereo",)
+"""Pretransform types this project adds to stable-audio-tools' (see :func:`build_own_pretransform`)."""
+
+
+def build_own_pretransform(config: dict | None) -> nn.Module | None:
+    """The project's own weight-free pretransform for a model config's ``pretransform`` entry, else None.
+
+    ``{"type": "parametric_stereo", "config": {...}}`` builds
+    :class:`~stereosync.models.parametric_stereo.ParametricStereoPretransform`; every other type is left to
+    stable-audio-tools.
+    """
+    if not config or config.get("type") not in OWN_PRETRANSFORMS:
+        return None
+    from stereosync.models.parametric_stereo import ParametricStereoPretransform
+
+    return ParametricStereoPretransform(**config.get("config", {}))
+
+
 class Backbone(nn.Module):
     """Frozen SAO: DiT + pretransform + number conditioners, built from a model config (SPEC §2).
 
@@ -144,10 +165,14 @@ class Backbone(nn.Module):
         if raw.get("model_type") != "diffusion_cond":
             raise ValueError(f"backbone model config must be 'diffusion_cond', got {raw.get('model_type')!r}")
         self.config = strip_text_conditioning(raw, seconds_as_tokens)
-        wrapper = create_diffusion_cond_from_config(self.config)
+        own_pretransform = build_own_pretransform(self.config["model"].get("pretransform"))
+        build_config = copy.deepcopy(self.config)
+        if own_pretransform is not None:  # stable-audio-tools does not know it: build the rest without it
+            del build_config["model"]["pretransform"]
+        wrapper = create_diffusion_cond_from_config(build_config)
         self.dit = wrapper.model.model  # DiffusionTransformer
         self.conditioner = wrapper.conditioner
-        self.pretransform = wrapper.pretransform
+        self.pretransform = own_pretransform if own_pretransform is not None else wrapper.pretransform
         self.sample_rate: int = self.config["sample_rate"]
         self.audio_channels: int = self.config.get("audio_channels", 2)
         self.seconds_as_tokens = seconds_as_tokens
