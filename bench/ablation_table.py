@@ -118,8 +118,18 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
     return result
 
 
+def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, float]:
+    """``run_row`` in a fresh process (``--jobs``): its own torch threads and FAD embedder (same seed)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    return run_row(args, row, seed, fad_embedder(args.clap_checkpoint) if args.fad else None)
+
+
 def reference_rows(args: argparse.Namespace, embedder: torch.nn.Module | None) -> dict[str, dict[str, float]]:
-    """Ground truth, always-centre and channels-swapped: the test audio itself through the same metrics."""
+    """Ground truth, always-centre and channels-swapped: the test audio itself through the same metrics.
+
+    Also creates the synthetic scenes on first use, so it runs before any training run.
+    """
     from stereosync.cli import cli_main
     from stereosync.metrics import build_metrics
 
@@ -179,6 +189,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads: 1 (2 threads on a busy 2-core CPU ran 5-10x slower)"
     )
+    p.add_argument(
+        "--jobs", type=int, default=1, help="runs side by side in separate processes (2 on a 2-core CPU, 1 thread each)"
+    )
     p.add_argument("--out", default="runs/ablations", help="run folders")
     p.add_argument("--table", default="runs/ablations/table.md", help="markdown table to write")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for every run")
@@ -194,11 +207,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
     if args.clap_checkpoint:
         args.extra = [f"--model.clap_checkpoint={args.clap_checkpoint}", *args.extra]
     embedder = fad_embedder(args.clap_checkpoint) if args.fad else None
+    references = reference_rows(args, embedder)  # first: it also creates the scenes every run reads
+    runs = [(row, seed) for row in args.rows for seed in (args.seeds if row in MULTI_SEED_ROWS else args.seeds[:1])]
+    if args.jobs > 1:  # independent runs side by side, one process (and args.threads threads) each
+        import multiprocessing
+        import sys
+        from concurrent.futures import ProcessPoolExecutor
+
+        if str(Path(__file__).parent) not in sys.path:  # spawned workers import this file by its module name
+            sys.path.insert(0, str(Path(__file__).parent))
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = [pool.submit(_run_in_worker, args, row, seed) for row, seed in runs]
+            outcomes = [f.result() for f in done]
+    else:
+        outcomes = [run_row(args, row, seed, embedder) for row, seed in runs]
     results: dict[str, list[dict[str, float]]] = {}
-    for row in args.rows:
-        seeds = args.seeds if row in MULTI_SEED_ROWS else args.seeds[:1]
-        results[row] = [run_row(args, row, seed, embedder) for seed in seeds]
-    results.update({name: [r] for name, r in reference_rows(args, embedder).items()})
+    for (row, _), outcome in zip(runs, outcomes):
+        results.setdefault(row, []).append(outcome)
+    results.update({name: [r] for name, r in references.items()})
     minutes = (time.perf_counter() - t0) / 60
     fad_keys = sorted({k for runs in results.values() for r in runs for k in r if k.startswith("fad_")})
     text = table(results) + f"\n\n{args.steps} steps per run; wall time {minutes:.1f} min; FAD column: "

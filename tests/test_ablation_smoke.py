@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "ablation_table.py"
@@ -12,16 +13,18 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "ablation_table.py"
 def load_bench():
     spec = importlib.util.spec_from_file_location("ablation_table", BENCH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["ablation_table"] = module  # as an import would: --jobs pickles its worker function by name
     spec.loader.exec_module(module)
     return module
 
 
-def test_one_row_trains_tests_and_tabulates(tmp_path):
+def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     bench = load_bench()
     table = tmp_path / "table.md"
     results = bench.main(
         [
-            "--rows", "no_spatial",
+            "--rows", "no_spatial", "no_depth",
+            "--jobs", "2",  # the two runs side by side in spawned processes
             "--seeds", "3",
             "--steps", "2",
             "--fad", "false",
@@ -35,7 +38,14 @@ def test_one_row_trains_tests_and_tabulates(tmp_path):
             "--data.steps_per_epoch=2", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
         ]
     )  # fmt: skip
-    assert set(results) == {"no_spatial", "ground truth", "always centre (mono downmix)", "channels swapped"}
+    assert set(results) == {
+        "no_spatial",
+        "no_depth",
+        "ground truth",
+        "always centre (mono downmix)",
+        "channels swapped",
+    }
+    assert results["no_depth"][0]["steps"] == 2 and (tmp_path / "runs" / "no_depth-seed3" / "result.json").is_file()
     run = results["no_spatial"][0]
     assert run["steps"] == 2 and 0.0 <= run["spatial_av_align"] <= 1.0 and run["e_l1"] >= 0.0
     truth, centre = results["ground truth"][0], results["always centre (mono downmix)"][0]
