@@ -13,7 +13,13 @@ import torch
 from stereosync.models.backbone import Backbone
 from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
-from stereosync.models.objective import TimestepDistribution, noise_and_target, sample_timesteps, v_loss
+from stereosync.models.objective import (
+    TimestepDistribution,
+    noise_and_target,
+    sample_timesteps,
+    shift_timesteps,
+    v_loss,
+)
 from stereosync.models.sampling import Sampler
 from stereosync.models.stereosync import StereoSyncModel
 from stereosync.rng import rng_state, set_rng_state
@@ -34,8 +40,12 @@ class StereoSync(pl.LightningModule):
         envelope: envelope stream (ControlNet input); ``null`` switches the ControlNet off.
         controlnet_depth_factor: fraction of DiT blocks copied into the ControlNet (0.2 → 4 of 24).
         controlnet_checkpointing: activation checkpointing in the ControlNet blocks.
+        controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
+            can be matched to them (a departure from the paper, SPEC §10; ``false`` = paper-faithful).
         cfg_dropout: probability of replacing a sample's tokens by the null condition during training.
         timesteps: training timestep distribution (``logit_normal`` = SAO; ``uniform``).
+        timestep_shift: multiply the noise-to-signal ratio of training timesteps (> 1: more training at high
+            noise, where the streams decide coarse structure; see ``objective.shift_timesteps``).
         val_timesteps: number of fixed timesteps the validation loss averages over (deterministic noise).
         lr: AdamW learning rate.
         betas: AdamW betas.
@@ -64,8 +74,10 @@ class StereoSync(pl.LightningModule):
         envelope: EnvelopeControl | None = None,
         controlnet_depth_factor: float = 0.2,
         controlnet_checkpointing: bool = True,
+        controlnet_frame_time: bool = True,
         cfg_dropout: float = 0.1,
         timesteps: TimestepDistribution = "logit_normal",
+        timestep_shift: float = 1.0,
         val_timesteps: int = 8,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.95, 0.999),
@@ -104,7 +116,14 @@ class StereoSync(pl.LightningModule):
             max_nonfinite_steps,
         )
         self.model = StereoSyncModel(
-            backbone, depth, boxes, clap, envelope, controlnet_depth_factor, controlnet_checkpointing
+            backbone,
+            depth,
+            boxes,
+            clap,
+            envelope,
+            controlnet_depth_factor,
+            controlnet_checkpointing,
+            controlnet_frame_time,
         )
         self.skipped: Counter = Counter()  # bad data skipped by the loader this epoch, per reason
         self.nonfinite_total, self.nonfinite_run = 0, 0
@@ -153,6 +172,7 @@ class StereoSync(pl.LightningModule):
         self._batch_keys = list(batch.get("__key__", []))
         b = batch["clap"].shape[0]
         t = sample_timesteps(b, self.hparams.timesteps, device=self.device)
+        t = shift_timesteps(t, self.hparams.timestep_shift)
         loss = self.loss(batch, t, cfg_dropout=self.hparams.cfg_dropout)
         self.log("train/loss", loss, prog_bar=True, batch_size=b)
         return loss

@@ -105,3 +105,28 @@ def test_activation_checkpointing_gives_identical_gradients(tiny_backbone, tiny_
         m.controlnet.remove_hooks()
     tiny_backbone.activation_checkpointing = False
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)
+
+
+def test_frame_time_gives_latent_frames_their_absolute_time(model, tiny_backbone, tiny_batch):
+    """With identical content in every latent frame, only the frame-time input makes the residuals differ over
+    time; switched off (paper-faithful) the frames stay indistinguishable."""
+    from stereosync.models.controlnet import ControlNet
+
+    cond = model.condition(tiny_batch)
+    x = torch.ones_like(cond.control)  # the same latent in every frame
+    control = torch.zeros_like(cond.control)
+    t = torch.full((x.shape[0],), 0.5)
+    outs = {}
+    for frame_time in (True, False):
+        torch.manual_seed(2)
+        net = ControlNet(tiny_backbone, depth_factor=0.5, activation_checkpointing=False, frame_time=frame_time)
+        net.remove_hooks()
+        with torch.no_grad():
+            for layer in [net.input_conv, *net.block_outs] + ([net.time_conv] if frame_time else []):
+                layer.weight.normal_(0, 0.1)  # as after training: the zero layers have moved
+        assert (net.time_conv is not None) == frame_time
+        with torch.no_grad():
+            res = net(x, t, control, None, cond.global_cond)[-1][:, 1:]  # drop the prepended global token
+        outs[frame_time] = res
+    spread = {k: (v - v.mean(1, keepdim=True)).abs().max().item() for k, v in outs.items()}
+    assert spread[False] < 1e-4 < 0.01 < spread[True]

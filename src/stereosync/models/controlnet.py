@@ -5,6 +5,12 @@ A zero-initialised 1×1 conv maps the control latent (the VAE-encoded envelope) 
 zero-initialised 1×1 projection per copied block maps that block's output to a residual which is added to the
 input of main block i. At step 0 all residuals are exactly zero, so the full model equals the backbone.
 
+Frame time (``frame_time``, on by default; a departure from the paper): the DiT gives its latent frames only
+*relative* positions (rotary self-attention) and its cross-attention tokens none (SPEC §10), so a latent frame
+cannot pick the box/depth token of its own time. A zero-initialised 1×1 conv adds sinusoids of the latent
+frame's absolute time in the chunk — the basis the token streams' ``FrameTimeEmbedding`` uses — to the
+ControlNet's input; its residuals then carry time into the frozen blocks too.
+
 The residuals reach the frozen blocks through forward pre-hooks on ``ContinuousTransformer.layers[i]``
 (stable-audio-tools 0.0.19): the DiT forwards unknown keyword arguments to every block, so the residuals travel
 as the keyword ``stereosync_control`` and are popped by the hook before the block runs. Passing them as an
@@ -21,6 +27,7 @@ import torch
 from torch import nn
 
 from stereosync.models.backbone import Backbone
+from stereosync.models.encoders.time_embedding import frame_time_features
 
 CONTROL_KWARG = "stereosync_control"
 
@@ -32,9 +39,18 @@ class ControlNet(nn.Module):
         backbone: the frozen backbone to copy from and to hook into.
         depth_factor: fraction of the DiT's blocks to copy (predecessor: 0.2 → 4 of 24).
         activation_checkpointing: checkpoint the copied blocks (saves memory, costs a recompute).
+        frame_time: add the latent frames' absolute time to the ControlNet's input (see the module docstring).
+        num_frequencies: sinusoid pairs of the frame-time features.
     """
 
-    def __init__(self, backbone: Backbone, depth_factor: float = 0.2, activation_checkpointing: bool = True):
+    def __init__(
+        self,
+        backbone: Backbone,
+        depth_factor: float = 0.2,
+        activation_checkpointing: bool = True,
+        frame_time: bool = True,
+        num_frequencies: int = 16,
+    ):
         super().__init__()
         self.num_blocks = max(1, int(depth_factor * backbone.depth))
         if self.num_blocks > backbone.depth:
@@ -47,7 +63,9 @@ class ControlNet(nn.Module):
         channels, dim = backbone.latent_channels, backbone.embed_dim
         self.input_conv = nn.Conv1d(channels, channels, 1)  # zero-init: control enters gradually
         self.block_outs = nn.ModuleList(nn.Linear(dim, dim) for _ in range(self.num_blocks))  # 1×1 convs on (B,T,C)
-        for layer in [self.input_conv, *self.block_outs]:
+        self.num_frequencies = num_frequencies
+        self.time_conv = nn.Conv1d(2 * num_frequencies, channels, 1) if frame_time else None  # zero-init
+        for layer in [self.input_conv, *self.block_outs] + ([self.time_conv] if frame_time else []):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self._hooks = [
@@ -76,6 +94,9 @@ class ControlNet(nn.Module):
             gets residual i added.
         """
         x = x + self.input_conv(control.to(x.dtype))
+        if self.time_conv is not None:
+            features = frame_time_features(x.shape[-1], self.num_frequencies, x.device, x.dtype)  # (L, 2·nf)
+            x = x + self.time_conv(features.T.unsqueeze(0))
         _, info = self.dit(
             x,
             t,

@@ -32,6 +32,21 @@ def sample_timesteps(
     raise ValueError(f"unknown timestep distribution {distribution!r} (logit_normal, uniform)")
 
 
+def shift_timesteps(t: torch.Tensor, shift: float) -> torch.Tensor:
+    """Move timesteps towards noise: the noise-to-signal ratio σ/α is multiplied by ``shift`` (SD3's shift,
+    here for SAO's cosine schedule): t' = (2/π)·atan(shift·tan(tπ/2)). ``shift`` 1 leaves t unchanged.
+
+    The coarse structure a conditioning stream decides (where a sound sits, when it starts) is settled at high
+    noise; with ``shift`` 3, uniform t lands in t' > 0.9 (σ/α > 6.3) 28 % of the time instead of 10 %.
+    """
+    if shift == 1.0:
+        return t
+    if shift <= 0:
+        raise ValueError(f"timestep shift must be > 0, got {shift}")
+    alpha, sigma = alpha_sigma(t)
+    return (torch.atan2(shift * sigma, alpha) * (2 / math.pi)).clamp(0, 1)  # atan2: exact at t = 1
+
+
 def noise_and_target(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Noised input x_t and v target for clean latents x0 (B, C, L), times t (B,), noise ε like x0."""
     alpha, sigma = (s[:, None, None] for s in alpha_sigma(t))

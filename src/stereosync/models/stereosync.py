@@ -51,6 +51,8 @@ class StereoSyncModel(nn.Module):
         envelope: envelope stream (ControlNet input), or None: then no ControlNet is built.
         controlnet_depth_factor: fraction of DiT blocks the ControlNet copies.
         controlnet_checkpointing: activation checkpointing in the ControlNet's blocks.
+        controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
+            can be matched to them (a departure from the paper, SPEC §10; ``false`` = paper-faithful).
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class StereoSyncModel(nn.Module):
         envelope: EnvelopeControl | None = None,
         controlnet_depth_factor: float = 0.2,
         controlnet_checkpointing: bool = True,
+        controlnet_frame_time: bool = True,
     ):
         super().__init__()
         self.backbone = backbone
@@ -73,7 +76,9 @@ class StereoSyncModel(nn.Module):
                     f"(cond_token_dim) is {backbone.cond_dim}: set model.{name}.init_args.dim"
                 )
         self.controlnet = (
-            ControlNet(backbone, controlnet_depth_factor, controlnet_checkpointing) if envelope is not None else None
+            ControlNet(backbone, controlnet_depth_factor, controlnet_checkpointing, controlnet_frame_time)
+            if envelope is not None
+            else None
         )
 
     def streams(self) -> dict[str, nn.Module]:
