@@ -89,13 +89,13 @@ def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -
             f"--trainer.logger.init_args.save_dir={root}",
             f"--trainer.check_val_every_n_epoch={args.val_every}",
             "--trainer.enable_progress_bar=false",
-            f"--model.sampler.cfg_scale={args.cfg_scale}",
             f"--model.fad={args.fad}",
             f"--data.synthetic.root={args.data_root}",
             f"--data.synthetic.train_scenes={args.train_scenes}",
             f"--data.synthetic.test_scenes={args.test_scenes}",
             f"--data.num_workers={args.num_workers}",
         ]
+        + ([f"--model.sampler.cfg_scale={args.cfg_scale}"] if args.cfg_scale is not None else [])
         + list(args.extra)
     )
 
@@ -177,9 +177,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="ablations to train")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the multi-seed rows")
-    p.add_argument("--steps", type=int, default=700, help="training steps per run")
+    p.add_argument("--steps", type=int, default=1400, help="training steps per run")
     p.add_argument("--val-every", type=int, default=1000, help="validate every N epochs (of 50 steps)")
-    p.add_argument("--cfg-scale", type=float, default=2.0, help="classifier-free guidance scale at test")
+    p.add_argument(
+        "--cfg-scale", type=float, default=None, help="classifier-free guidance scale at test (default: the config's)"
+    )
     p.add_argument("--fad", type=lambda s: s.lower() == "true", default=True, help="compute FAD (true/false)")
     p.add_argument("--clap-checkpoint", default=None, help="LAION-CLAP checkpoint for FAD (default: random)")
     p.add_argument("--data-root", default="data/bench-16k", help="synthetic scenes (created on first use)")

@@ -30,6 +30,8 @@ EXPECTED = {
     "pan_envelope": (ALL_ON, {}),
 }
 ENVELOPE_ARGS = {"pan_envelope": {"pan_from_boxes": True}}  # ablation → expected envelope init_args subset
+# ablation → model arguments outside the streams it changes (paper-faithful rows: no time on either side)
+MODEL_ARGS = {name: {"controlnet_frame_time": False} for name in EXPECTED if name.endswith("_no_time")}
 
 
 def resolved(*configs: Path) -> dict:
@@ -75,7 +77,8 @@ def test_ablation_switches_its_streams(name):
         assert cfg[section] == base[section], section
     assert {k: v for k, v in cfg["model"].items() if k not in strip["model"]} == {
         k: v for k, v in base["model"].items() if k not in strip["model"]
-    }
+    } | MODEL_ARGS.get(name, {})
+    assert base["model"]["controlnet_frame_time"] is True
 
 
 @pytest.mark.parametrize(
@@ -98,7 +101,8 @@ def test_pretrain_config_trains_the_backbone_alone():
     assert active_streams(cfg) == set()  # no ControlNet, no video or CLAP tokens: seconds conditioning only
     backbone = cfg["model"]["backbone"]["init_args"]
     assert backbone["frozen"] is False and backbone["weights"] is None
-    assert backbone["model_config"] == "tiny" and backbone["latent_scale"] == 10.0
+    assert backbone["model_config"] == "tiny_ps" and backbone["latent_scale"] == 10.0
+    assert cfg["model"]["timestep_shift"] == 1.0  # the shipped backbone was pretrained on plain uniform timesteps
 
 
 def test_tiny_recipe_uses_the_shipped_backbone():

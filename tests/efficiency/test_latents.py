@@ -111,3 +111,16 @@ def test_fit_on_latent_shards_never_runs_the_encoder(tiny_backbone, train_shards
     assert trainer.global_step == 2
     after = module.model.controlnet.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_latents_of_another_pretransform_are_refused_by_name(train_shards, tmp_path):
+    """Shards whose latents come from the `patched` config cannot feed a parametric-stereo backbone."""
+    from stereosync.models.backbone import Backbone
+
+    out = latents_main(["--shards", str(train_shards[0]), "--model-config", "tiny", "--out", str(tmp_path)])
+    sample = next(read_shard(out[0]))
+    sample["__url__"] = str(out[0])
+    module = _module(Backbone("tiny_ps", latent_scale=10.0, activation_checkpointing=False))
+    with pytest.raises(ValueError, match=r"latent has 512 channels \(made with model_config 'tiny'\).*288") as err:
+        module.model.check_sample(sample)
+    assert str(out[0]) in str(err.value) and sample["__key__"] in str(err.value)

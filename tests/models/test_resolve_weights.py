@@ -16,7 +16,7 @@ def test_pkg_reference_resolves_from_any_working_directory(tmp_path, monkeypatch
 
 
 def test_shipped_tiny_backbone_is_small_and_resolves():
-    path = resolve_weights("pkg://stereosync/weights/tiny_backbone.safetensors")
+    path = resolve_weights("pkg://stereosync/weights/tiny_ps_backbone.safetensors")
     assert path.stat().st_size <= 10 * 2**20
 
 

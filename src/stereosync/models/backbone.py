@@ -80,7 +80,7 @@ def resolve_weights(weights: str | os.PathLike | None) -> Path | None:
     """Find the backbone weights file: an explicit file or folder, else ``$STEREOSYNC_SAO_DIR``, else None.
 
     ``pkg://<package>/<path>`` names a file shipped inside an installed package (e.g.
-    ``pkg://stereosync/weights/tiny_backbone.safetensors``), so a config resolves from any working directory.
+    ``pkg://stereosync/weights/tiny_ps_backbone.safetensors``), so a config resolves from any working directory.
     """
     if weights is None:
         env = os.environ.get(WEIGHTS_ENV)

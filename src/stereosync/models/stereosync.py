@@ -101,6 +101,14 @@ class StereoSyncModel(nn.Module):
         for key in sorted(self.required_keys()):
             if key not in sample:
                 raise ValueError(f"{where}: member '{key}' is missing but an active stream reads it")
+        for key in ("latent", "envelope_latent"):  # precomputed by another pretransform (e.g. tiny vs tiny_ps)
+            if key in sample and sample[key].shape[0] != self.backbone.latent_channels:
+                made = meta.get("latents", {}).get("model_config", "?")
+                raise ValueError(
+                    f"{where}: {key} has {sample[key].shape[0]} channels (made with model_config {made!r}) but "
+                    f"the backbone's latent has {self.backbone.latent_channels}: re-run "
+                    f"`python -m stereosync.data.latents` with this model.backbone model_config"
+                )
         if self.clap is not None and sample["clap"].shape[-1] != self.clap.clap_dim:
             raise ValueError(
                 f"{where}: clap is {sample['clap'].shape[-1]}-d but model.clap.init_args.clap_dim = "
