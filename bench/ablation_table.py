@@ -120,6 +120,12 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
 
 def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, float]:
     """``run_row`` in a fresh process (``--jobs``): its own torch threads and FAD embedder (same seed)."""
+    import multiprocessing
+
+    # A spawned process inherits "spawn" as its default start method; its data-loader workers would then have
+    # to pickle the webdataset pipeline. Fork them, as a run started from the command line does on Linux.
+    if "fork" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_start_method("fork", force=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     return run_row(args, row, seed, fad_embedder(args.clap_checkpoint) if args.fad else None)

@@ -31,7 +31,7 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
             "--data-root", str(tmp_path / "data"),
             "--train-scenes", "2",
             "--test-scenes", "1",
-            "--num-workers", "0",
+            "--num-workers", "1",  # loader workers inside the spawned run processes
             "--out", str(tmp_path / "runs"),
             "--table", str(table),
             "--extra", "--model.sampler.steps=3", "--data.synthetic.val_scenes=1", "--data.batch_size=3",
