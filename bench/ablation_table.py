@@ -20,7 +20,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +131,15 @@ def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, f
     return run_row(args, row, seed, fad_embedder(args.clap_checkpoint) if args.fad else None)
 
 
+def _outcome(run: Callable[[], dict[str, float]], row: str, seed: int) -> dict[str, Any]:
+    """A run's metrics, or ``{"error": ...}`` when it failed: one failed run never loses the others."""
+    try:
+        return run()
+    except Exception as err:  # noqa: BLE001 - reported in the table and the log, the other runs go on
+        log.exception("%s seed %d failed", row, seed)
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
 def reference_rows(args: argparse.Namespace, embedder: torch.nn.Module | None) -> dict[str, dict[str, float]]:
     """Ground truth, always-centre and channels-swapped: the test audio itself through the same metrics.
 
@@ -171,7 +180,11 @@ def table(results: dict[str, list[dict[str, float]]]) -> str:
     """Markdown table: one row per ablation (seeds pooled as mean ± half-range) or reference."""
     head = "| row | seeds | " + " | ".join(title for _, title in COLUMNS) + " | train min/run |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
-    for row, runs in results.items():
+    for row, all_runs in results.items():
+        runs = [r for r in all_runs if "error" not in r]
+        if not runs:
+            lines.append(f"| {row} | failed: {all_runs[0]['error'][:80]} |" + " |" * (len(COLUMNS) + 1))
+            continue
         cells = [cell([r.get(key, math.nan) for r in runs]) for key, _ in COLUMNS]
         minutes = f"{np.mean([r['fit_s'] for r in runs]) / 60:.1f}" if "fit_s" in runs[0] else "–"
         seeds = str(len(runs)) if "fit_s" in runs[0] else "–"
@@ -227,9 +240,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = [pool.submit(_run_in_worker, args, row, seed) for row, seed in runs]
-            outcomes = [f.result() for f in done]
+            outcomes = [_outcome(f.result, row, seed) for f, (row, seed) in zip(done, runs)]
     else:
-        outcomes = [run_row(args, row, seed, embedder) for row, seed in runs]
+        outcomes = [_outcome(lambda r=row, s=seed: run_row(args, r, s, embedder), row, seed) for row, seed in runs]
     results: dict[str, list[dict[str, float]]] = {}
     for (row, _), outcome in zip(runs, outcomes):
         results.setdefault(row, []).append(outcome)
@@ -247,4 +260,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
 
 
 if __name__ == "__main__":
-    main()
+    failed = [row for row, runs in main().items() if any("error" in r for r in runs)]
+    if failed:
+        raise SystemExit(f"failed runs (see the log and the table): {', '.join(failed)}")

@@ -55,3 +55,14 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     assert math.isclose(centre["e_l1"], 0.0, abs_tol=1e-6)  # mono downmix keeps the mono envelope
     text = table.read_text()
     assert "| no_spatial | 1 |" in text and "| ground truth |" in text and "Spatial AV-Align" in text
+
+
+def test_a_failed_run_is_reported_and_loses_nothing_else():
+    bench = load_bench()
+    failed = bench._outcome(lambda: 1 / 0, "full", 0)
+    assert failed == {"error": "ZeroDivisionError: division by zero"}
+    text = bench.table(
+        {"full": [failed], "no_spatial": [{"spatial_av_align": 0.5, "fit_s": 60.0}, {"error": "OSError: disk"}]}
+    )
+    assert "| full | failed: ZeroDivisionError: division by zero |" in text
+    assert "| no_spatial | 1 | 0.500 |" in text  # the seed that ran is kept, the failed one is not averaged
