@@ -71,7 +71,7 @@ def fad_embedder(checkpoint: str | None) -> torch.nn.Module:
 def flatten(values: dict[str, Any], prefix: str = "test/") -> dict[str, float]:
     """Metric dict → ``{column key: float}``; the first mono FAD variant becomes ``fad``."""
     out = {k.removeprefix(prefix): float(v) for k, v in values.items()}
-    fads = sorted(k for k in out if k.startswith("fad") and "stereo" not in k)
+    fads = sorted(k for k in out if k.startswith("fad") and k.endswith("_mono"))  # not the L/R-concat variant
     if fads:
         out["fad"] = out[fads[0]]
     return out
@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
     minutes = (time.perf_counter() - t0) / 60
     fad_keys = sorted({k for runs in results.values() for r in runs for k in r if k.startswith("fad_")})
     text = table(results) + f"\n\n{args.steps} steps per run; wall time {minutes:.1f} min; FAD column: "
-    mono = [k for k in fad_keys if "stereo" not in k]
+    mono = [k for k in fad_keys if k.endswith("_mono")]
     text += f"{mono[0] if mono else 'off'} (all FAD variants in the .json: {', '.join(fad_keys) or 'none'})\n"
     Path(args.table).parent.mkdir(parents=True, exist_ok=True)
     Path(args.table).write_text(text)
