@@ -198,7 +198,7 @@ class StereoSync(pl.LightningModule):
         self._grad_norm = norm
         if norm is None or bool(torch.isfinite(norm)):
             self.nonfinite_run = 0
-            if norm is not None:
+            if norm is not None and self._trainer is not None:
                 self.log("train/grad_norm", norm, batch_size=1)
             return
         self._grad_norm = None
@@ -228,8 +228,10 @@ class StereoSync(pl.LightningModule):
         """Norm clipping with the total norm the non-finite guard already computed (one norm pass per step)."""
         norm = getattr(self, "_grad_norm", None)
         self._grad_norm = None
-        # Only where every rank holds the whole, already reduced gradient (not FSDP/DeepSpeed shards).
-        local = isinstance(self.trainer.strategy, pl.strategies.SingleDeviceStrategy | pl.strategies.DDPStrategy)
+        # Only where every rank holds the whole, already reduced gradient (not FSDP/DeepSpeed shards); no trainer
+        # (a benchmark driving the hooks by hand) means one process.
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        local = strategy is None or isinstance(strategy, pl.strategies.SingleDeviceStrategy | pl.strategies.DDPStrategy)
         if norm is None or not local or not gradient_clip_val or gradient_clip_algorithm not in (None, "norm"):
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
