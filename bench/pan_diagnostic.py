@@ -1,0 +1,94 @@
+"""How much of the stereo image a trained tiny model takes from the video streams (issue 7, docs/ablations.md).
+
+For every held-out chunk: noise the clean parametric-stereo latent to time t, let the trained model predict x0
+(v-objective: x0 = α·x_t − σ·v) with its tokens and with the tokens dropped (the null condition), and correlate the
+predicted pan channels with the true pan over active latent frames. Near t = 1 the noisy latent holds almost no
+pan, so the correlation (and the regression slope; < 1 = hedging towards the centre) measures what the model
+takes from boxes/depth. Also reported for one-character chunks only (two characters are ambiguous).
+
+    python bench/pan_diagnostic.py runs/ablations/full-seed0/version_0/checkpoints/last.ckpt
+    python bench/pan_diagnostic.py CKPT --ablation no_spatial --times 0.95 0.98 0.995
+
+Needs a model on the parametric-stereo latent (``model_config: tiny_ps``, the tiny recipe's default).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("checkpoint", help="a Lightning checkpoint of the tiny recipe (trainable weights)")
+    p.add_argument("--ablation", default="full", help="configs/ablations/<name>.yaml the checkpoint was trained with")
+    p.add_argument("--times", type=float, nargs="+", default=[0.98, 0.995])
+    p.add_argument("--data-root", default="data/bench-16k")
+    p.add_argument("--train-scenes", type=int, default=64)
+    p.add_argument("--test-scenes", type=int, default=12)
+    p.add_argument("--active", type=float, default=0.05, help="mean-square mono-patch level of an active frame")
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments (as for training)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+
+    from stereosync.cli import cli_main
+    from stereosync.models.objective import alpha_sigma, noise_and_target
+    from stereosync.models.parametric_stereo import ParametricStereoPretransform
+
+    cli = cli_main(
+        ["--config", str(REPO / "configs" / "tiny.yaml")]
+        + ["--config", str(REPO / "configs" / "ablations" / f"{args.ablation}.yaml")]
+        + [f"--data.synthetic.root={args.data_root}", f"--data.synthetic.train_scenes={args.train_scenes}"]
+        + [f"--data.synthetic.test_scenes={args.test_scenes}", "--data.num_workers=0", "--model.fad=false"]
+        + list(args.extra),
+        run=False,
+    )  # fmt: skip
+    module = cli.model
+    pretransform = module.backbone.pretransform
+    if not isinstance(pretransform, ParametricStereoPretransform):
+        raise SystemExit("pan_diagnostic needs a parametric-stereo backbone (model_config tiny_ps)")
+    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    _, unexpected = module.load_state_dict(state, strict=False)
+    if unexpected:
+        raise SystemExit(f"{args.checkpoint} does not fit --ablation {args.ablation}: unexpected keys {unexpected[:4]}")
+    module.eval()
+    dm = cli.datamodule
+    dm.prepare_data()
+    dm.setup("test")
+    patch = pretransform.patch_size
+    pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            x0 = module.latents(batch)
+            cond = module.model.condition(batch)
+            truth = x0[:, patch:].mean(1)  # (B, L) scaled pan
+            active = x0[:, :patch].pow(2).mean(1) > args.active
+            one = active & (batch["box_mask"].float().sum(-1).amax(-1) <= 1)[:, None]
+            for t in args.times:
+                tt = torch.full((x0.shape[0],), t)
+                x_t, _ = noise_and_target(x0, tt, torch.randn(x0.shape, generator=gen))
+                alpha, sigma = (s.view(-1, 1, 1) for s in alpha_sigma(tt))
+                for name, c in (("tokens", cond), ("null", cond.drop_tokens(1.0))):
+                    pan = (alpha * x_t - sigma * module.model(x_t, tt, c))[:, patch:].mean(1)
+                    pairs.setdefault(f"t={t} {name}", []).append((pan[active], truth[active]))
+                    pairs.setdefault(f"t={t} {name}, one character", []).append((pan[one], truth[one]))
+    out = {}
+    print(f"{Path(args.checkpoint)} ({args.ablation}): x0-pan vs true pan over active latent frames")
+    for key, chunks in pairs.items():
+        pred, truth = torch.cat([a for a, _ in chunks]).numpy(), torch.cat([b for _, b in chunks]).numpy()
+        corr = float(np.corrcoef(pred, truth)[0, 1])
+        slope = float((pred * truth).sum() / (truth * truth).sum())
+        out[key] = (corr, slope)
+        print(f"  {key:<34} corr {corr:6.3f}  slope {slope:6.3f}  frames {len(truth)}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
