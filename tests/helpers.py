@@ -75,3 +75,25 @@ def tiny_rtdetr():
         label2id={"person": 0, "car": 1},
     )
     return T.RTDetrForObjectDetection(cfg), T.RTDetrImageProcessor(size={"height": 64, "width": 64})
+
+
+def tiny_module(backbone, seed: int | None = 0, **overrides):
+    """The tiny full StereoSync (all four streams, 2-block ControlNet) on ``backbone``; ``overrides`` replace or
+    add constructor arguments. ``seed`` (None: leave the RNG alone) makes the trainable initialisation repeatable."""
+    import torch
+
+    from stereosync.lightning_module import StereoSync
+    from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
+    from stereosync.models.envelope_control import EnvelopeControl
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    args = dict(
+        depth=DepthEncoder(128, source="maps"),
+        boxes=BoxEncoder(128, num_objects=2),
+        clap=ClapEncoder(128),
+        envelope=EnvelopeControl(),
+        controlnet_depth_factor=0.5,
+    )
+    args.update(overrides)
+    return StereoSync(backbone, **args)

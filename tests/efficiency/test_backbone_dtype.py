@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import tiny_module
 
-from stereosync.lightning_module import StereoSync
 from stereosync.models.backbone import Backbone
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
-from stereosync.models.envelope_control import EnvelopeControl
 
 
 @pytest.fixture(scope="module")
@@ -20,15 +18,7 @@ def bf16_backbone():
 def test_bf16_backbone_trains_fp32_parts(bf16_backbone, tiny_batch):
     assert all(p.dtype == torch.bfloat16 for p in bf16_backbone.dit.parameters())
     assert all(p.dtype == torch.float32 for p in bf16_backbone.pretransform.parameters())
-    torch.manual_seed(0)
-    module = StereoSync(
-        bf16_backbone,
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
-        envelope=EnvelopeControl(),
-        controlnet_depth_factor=0.5,
-    )
+    module = tiny_module(bf16_backbone)
     try:
         trainable = module.model.trainable_parameters()
         assert trainable and all(p.dtype == torch.float32 for p in trainable)

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import torch
+from helpers import tiny_module
 
 from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
-from stereosync.models.envelope_control import EnvelopeControl
 
 
 def _module(backbone, **kw) -> StereoSync:
-    return StereoSync(
-        backbone,
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
-        envelope=EnvelopeControl(),
-        controlnet_depth_factor=0.5,
-        **kw,
-    )
+    return tiny_module(backbone, seed=None, **kw)
 
 
 def _save(module: StereoSync, path) -> dict:

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import tiny_module
 
 from stereosync.lightning_module import StereoSync
 from stereosync.models.backbone import Backbone
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
-from stereosync.models.envelope_control import EnvelopeControl
 
 
 def _module(compile: bool) -> StereoSync:
     torch.manual_seed(0)
     backbone = Backbone("tiny", latent_scale=10.0, activation_checkpointing=False)  # own: compile mutates it
-    return StereoSync(
-        backbone,
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
-        envelope=EnvelopeControl(),
-        controlnet_depth_factor=0.5,
-        controlnet_checkpointing=False,
-        cfg_dropout=0.0,
-        compile=compile,
-    )
+    return tiny_module(backbone, seed=None, controlnet_checkpointing=False, cfg_dropout=0.0, compile=compile)
 
 
 def test_compile_switch_is_lazy_and_keeps_checkpoint_keys():

@@ -6,25 +6,20 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_module
 
 from datamodules.shards import ShardDataModule
 from stereosync.data import pipeline
 from stereosync.data.latents import main as latents_main
 from stereosync.data.latents import read_shard
 from stereosync.lightning_module import StereoSync
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
 
 
 def _module(backbone: torch.nn.Module) -> StereoSync:
-    torch.manual_seed(0)
-    return StereoSync(
+    return tiny_module(
         backbone,
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
         envelope=EnvelopeControl(from_batch=True),  # the synthetic shards store the scene's envelope
-        controlnet_depth_factor=0.5,
         controlnet_checkpointing=False,
         cfg_dropout=0.0,
     )

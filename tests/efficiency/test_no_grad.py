@@ -4,22 +4,11 @@ and the optimiser is the fused AdamW over trainable parameters only."""
 from __future__ import annotations
 
 import torch
-
-from stereosync.lightning_module import StereoSync
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
-from stereosync.models.envelope_control import EnvelopeControl
+from helpers import tiny_module
 
 
 def test_envelope_encoding_runs_without_grad_and_backbone_gets_no_grad(tiny_backbone, tiny_batch, monkeypatch):
-    torch.manual_seed(0)
-    module = StereoSync(
-        tiny_backbone,
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
-        envelope=EnvelopeControl(),
-        controlnet_depth_factor=0.5,
-    )
+    module = tiny_module(tiny_backbone)
     grad_modes = []
     encode = tiny_backbone.pretransform.encode
 

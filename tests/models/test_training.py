@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import tiny_module
 
 from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
-from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
-from stereosync.models.envelope_control import EnvelopeControl
+from stereosync.models.encoders import DepthEncoder
 
 
 def _module(backbone, **kw):
-    torch.manual_seed(0)
-    args = dict(
-        depth=DepthEncoder(128, source="maps"),
-        boxes=BoxEncoder(128, num_objects=2),
-        clap=ClapEncoder(128),
-        envelope=EnvelopeControl(),
-        controlnet_depth_factor=0.5,
-        controlnet_checkpointing=False,
-    )
-    args.update(kw)
-    return StereoSync(backbone, **args)
+    return tiny_module(backbone, **({"controlnet_checkpointing": False} | kw))
 
 
 @pytest.fixture
