@@ -85,8 +85,7 @@ class ParametricStereoPretransform(nn.Module):
                 f"parametric_stereo decodes (B, {self.encoded_channels}, L) latents, got shape {tuple(z.shape)}"
             )
         mono = z[:, : self.patch_size].transpose(1, 2)  # (B, L, P)
-        pan = (z[:, self.patch_size :].mean(1) / self.pan_scale).clamp(-1, 1)  # (B, L)
-        theta = ((pan + 1) * (math.pi / 4)).unsqueeze(-1)
+        theta = ((self.pan(z) + 1) * (math.pi / 4)).unsqueeze(-1)
         stereo = torch.stack([theta.cos() * mono, theta.sin() * mono], dim=1)  # (B, 2, L, P)
         return stereo.flatten(2)
 
