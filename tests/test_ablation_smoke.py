@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import json
 import math
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "ablation_table.py"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location("ablation_table", BENCH)
+def load_bench(name: str = "ablation_table"):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["ablation_table"] = module  # as an import would: --jobs pickles its worker function by name
+    sys.modules[name] = module  # as an import would: --jobs pickles its worker function by name
     spec.loader.exec_module(module)
     return module
 
@@ -21,7 +23,7 @@ def load_bench():
 def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     bench = load_bench()
     table = tmp_path / "table.md"
-    results = bench.main(
+    argv = (
         [
             "--rows", "no_spatial", "no_depth",
             "--jobs", "2",  # the two runs side by side in spawned processes
@@ -36,8 +38,10 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
             "--table", str(table),
             "--extra", "--model.sampler.steps=3", "--data.synthetic.val_scenes=1", "--data.batch_size=3",
             "--data.steps_per_epoch=2", "--trainer.callbacks=[]", "--trainer.enable_checkpointing=false",
+            "--trainer.callbacks+=callbacks.test_writer.TestOutputWriter",  # per-clip counts: the activity column
         ]
     )  # fmt: skip
+    results = bench.main(argv)
     assert set(results) == {
         "no_spatial",
         "no_depth",
@@ -48,13 +52,36 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     assert results["no_depth"][0]["steps"] == 2 and (tmp_path / "runs" / "no_depth-seed3" / "result.json").is_file()
     run = results["no_spatial"][0]
     assert run["steps"] == 2 and 0.0 <= run["spatial_av_align"] <= 1.0 and run["e_l1"] >= 0.0
+    # active frames over the reference's, from the test writer's per-clip counts of this run
+    clips = next((tmp_path / "runs" / "no_spatial-seed3").glob("version_*/test/clips_*.csv"))
+    rows = list(csv.DictReader(clips.open()))
+    gen = sum(int(r["spatial_tp"]) + int(r["spatial_fn"]) for r in rows)
+    ref = sum(int(r["spatial_tp_reference"]) + int(r["spatial_fn_reference"]) for r in rows)
+    assert ref > 0 and run["activity"] == gen / ref
+    # bench/event_breakdown.py re-localises the written wavs: the same event counts, split by reference activity
+    breakdown = load_bench("event_breakdown").main(
+        [str(tmp_path / "runs" / "no_spatial-seed3"), "--shards", str(tmp_path / "data" / "test" / "shards")]
+    )
+    assert breakdown["reference active"][1] + breakdown["reference quiet"][1] == gen
+    assert breakdown["one character"][1] + breakdown["two characters"][1] == gen
+    assert breakdown["reference events"][1] == ref
     truth, centre = results["ground truth"][0], results["always centre (mono downmix)"][0]
     # independent expectations: the reference audio matches its own envelope exactly and follows the boxes
-    assert truth["e_l1"] == 0.0
+    assert truth["e_l1"] == 0.0 and truth["activity"] == 1.0
     assert truth["spatial_av_align"] > centre["spatial_av_align"]
     assert math.isclose(centre["e_l1"], 0.0, abs_tol=1e-6)  # mono downmix keeps the mono envelope
     text = table.read_text()
     assert "| no_spatial | 1 |" in text and "| ground truth |" in text and "Spatial AV-Align" in text
+
+    # --reuse reads a finished run of the same recipe instead of training it again; another recipe retrains
+    one_row = ["--reuse", "--rows", "no_spatial", *argv[3:]]
+    again = bench.main(one_row)
+    assert again["no_spatial"] == results["no_spatial"]
+    recipe = json.loads((tmp_path / "runs" / "no_spatial-seed3" / "result.json").read_text())["recipe"]
+    assert recipe["args"][-1] == "--trainer.callbacks+=callbacks.test_writer.TestOutputWriter"
+    one_row[one_row.index("--steps") + 1] = "3"
+    other = bench.main(one_row)
+    assert other["no_spatial"][0]["steps"] == 3 and other["no_spatial"][0]["fit_s"] != results["no_spatial"][0]["fit_s"]
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():

@@ -15,6 +15,7 @@ from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
 from stereosync.models.objective import (
     TimestepDistribution,
+    loss_weights,
     noise_and_target,
     sample_timesteps,
     shift_timesteps,
@@ -46,6 +47,8 @@ class StereoSync(pl.LightningModule):
         timesteps: training timestep distribution (``logit_normal`` = SAO; ``uniform``).
         timestep_shift: multiply the noise-to-signal ratio of training timesteps (> 1: more training at high
             noise, where the streams decide coarse structure; see ``objective.shift_timesteps``).
+        x0_weight_cap: for an x0-parameterised backbone (model config ``diffusion.prediction: x0``), the cap of
+            the x0-error weight 1/σ² (``objective.loss_weights``); unused for a v backbone (SAO).
         val_timesteps: number of fixed timesteps the validation loss averages over (deterministic noise).
         lr: AdamW learning rate.
         betas: AdamW betas.
@@ -78,6 +81,7 @@ class StereoSync(pl.LightningModule):
         cfg_dropout: float = 0.1,
         timesteps: TimestepDistribution = "logit_normal",
         timestep_shift: float = 1.0,
+        x0_weight_cap: float = 5.0,
         val_timesteps: int = 8,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.95, 0.999),
@@ -153,7 +157,8 @@ class StereoSync(pl.LightningModule):
         noise = torch.randn(x0.shape, generator=noise_generator, device="cpu" if noise_generator else x0.device)
         x_t, target = noise_and_target(x0, t, noise.to(x0))
         cond = self.model.condition(batch).drop_tokens(cfg_dropout)
-        return v_loss(self.model(x_t, t, cond), target)
+        weights = loss_weights(t, self.backbone.prediction, self.hparams.x0_weight_cap)
+        return v_loss(self.model(x_t, t, cond), target, weights)
 
     def on_train_epoch_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from stereosync.models.backbone import Backbone, load_model_config, strip_text_conditioning
+from stereosync.models.objective import alpha_sigma
 
 
 def _count(module: torch.nn.Module) -> float:
@@ -70,3 +71,27 @@ def test_patched_latent_round_trip_is_exact_and_unit_scaled(tiny_backbone):
     latent = tiny_backbone.encode(audio)
     assert latent.shape == (2, 512, 125)
     assert torch.allclose(tiny_backbone.decode(latent, 32_000), audio, atol=1e-6)
+
+
+def test_x0_parameterised_backbone_returns_v_and_can_output_silence():
+    """tiny_ps is narrower (128) than its latent (288): as a v model it could never remove the noise outside its
+    output span. Its model config says ``prediction: x0``: forward still returns v, whose x0 is the DiT's output —
+    so a DiT output of zero is exact silence, where a v reading of the same output would keep α·x_t."""
+    bb = Backbone("tiny_ps", latent_scale=10.0)
+    assert bb.prediction == "x0" and bb.embed_dim < bb.latent_channels
+    torch.nn.init.zeros_(bb.dit.transformer.project_out.weight)  # the DiT now outputs 0 (project_out has no bias)
+    assert bb.dit.transformer.project_out.bias is None
+    x, t = torch.randn(2, bb.latent_channels, 10), torch.tensor([0.3, 0.9])
+    tokens, global_cond = bb.number_conditioning(torch.zeros(2), torch.full((2,), 2.0))
+    v = bb(x, t, tokens, global_cond)
+    alpha, sigma = (q[:, None, None] for q in alpha_sigma(t))
+    torch.testing.assert_close(alpha * x - sigma * v, torch.zeros_like(x), atol=1e-5, rtol=0)
+    bb.prediction = "v"
+    torch.testing.assert_close(alpha * x - sigma * bb(x, t, tokens, global_cond), alpha * x)
+
+
+def test_unknown_prediction_is_refused():
+    cfg = load_model_config("tiny_ps")
+    cfg["model"]["diffusion"]["prediction"] = "eps"
+    with pytest.raises(ValueError, match="prediction"):
+        Backbone(cfg)

@@ -30,3 +30,34 @@ def test_shifted_uniform_timesteps_spend_more_training_at_high_noise():
     expected = 1 - 2 / math.pi * math.atan(math.tan(0.45 * math.pi) / 3)
     assert high == pytest.approx(expected, abs=0.005) and expected > 0.25
     assert (t > 0.9).float().mean().item() == pytest.approx(0.1, abs=0.005)
+
+
+def test_x0_parameterisation_round_trips_through_v():
+    from stereosync.models.objective import v_from_x0
+
+    g = torch.Generator().manual_seed(0)
+    x0, x_t = torch.randn(3, 5, 7, generator=g), torch.randn(3, 5, 7, generator=g)
+    t = torch.tensor([0.05, 0.5, 0.99])
+    a, s = (q[:, None, None] for q in alpha_sigma(t))
+    torch.testing.assert_close(a * x_t - s * v_from_x0(x0, x_t, t), x0)
+    assert torch.isfinite(v_from_x0(x0, x_t, torch.zeros(3))).all()  # t = 0 exactly: σ floored, no inf/nan
+
+
+def test_x0_loss_weights_turn_v_mse_into_capped_x0_mse():
+    """For an x0-parameterised model: weighted v-MSE = x0-MSE · min(1/σ², cap); plain v-MSE at high noise."""
+    from stereosync.models.objective import loss_weights, noise_and_target, v_from_x0, v_loss
+
+    assert loss_weights(torch.rand(4), "v") is None
+    with pytest.raises(ValueError, match="prediction"):
+        loss_weights(torch.rand(4), "eps")
+    g = torch.Generator().manual_seed(1)
+    x0, x0_hat, noise = (torch.randn(4, 6, 9, generator=g, dtype=torch.float64) for _ in range(3))
+    t = torch.tensor([0.02, 0.2, 0.6, 0.97], dtype=torch.float64)
+    x_t, target = noise_and_target(x0, t, noise)
+    w = loss_weights(t, "x0", x0_weight_cap=5.0)
+    sigma = alpha_sigma(t)[1]
+    assert w.tolist()[2:] == [1.0, 1.0]  # σ² ≥ 1/5: the v-loss itself
+    for i in range(4):
+        got = v_loss(v_from_x0(x0_hat[i : i + 1], x_t[i : i + 1], t[i : i + 1]), target[i : i + 1], w[i : i + 1])
+        x0_mse = (x0_hat[i] - x0[i]).square().mean()
+        assert got.item() == pytest.approx((x0_mse * min(1 / sigma[i] ** 2, 5.0)).item(), rel=1e-5)

@@ -22,6 +22,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from stereosync.models.objective import Prediction, v_from_x0
+
 log = logging.getLogger(__name__)
 
 WEIGHTS_ENV = "STEREOSYNC_SAO_DIR"
@@ -142,6 +144,9 @@ class Backbone(nn.Module):
         frozen: freeze everything (StereoSync). ``False`` trains the DiT and the number conditioners — only for
             pretraining a small backbone on the project's own data (``configs/tiny_pretrain.yaml``), as SAO was
             pretrained before StereoSync froze it. The pretransform always stays frozen.
+        The model config's ``model.diffusion.prediction`` (this project's key; default ``"v"``, SAO) says what the
+        DiT's output means: ``"v"`` or ``"x0"`` (the clean latent, for DiTs narrower than their latent; see
+        :mod:`stereosync.models.objective`). :meth:`forward` returns v either way.
         dtype: storage and compute dtype of the frozen DiT (``"bfloat16"`` halves its memory and, on a GPU, runs
             it on bf16 tensor cores). Trainable parts (ControlNet, projections) keep fp32 master weights; their
             residuals and tokens are cast on entry to the DiT, and gradients flow back to fp32. The pretransform
@@ -165,6 +170,9 @@ class Backbone(nn.Module):
         if raw.get("model_type") != "diffusion_cond":
             raise ValueError(f"backbone model config must be 'diffusion_cond', got {raw.get('model_type')!r}")
         self.config = strip_text_conditioning(raw, seconds_as_tokens)
+        self.prediction: Prediction = self.config["model"]["diffusion"].get("prediction", "v")
+        if self.prediction not in ("v", "x0"):
+            raise ValueError(f"model config: diffusion.prediction must be 'v' or 'x0', got {self.prediction!r}")
         own_pretransform = build_own_pretransform(self.config["model"].get("pretransform"))
         build_config = copy.deepcopy(self.config)
         if own_pretransform is not None:  # stable-audio-tools does not know it: build the rest without it
@@ -306,6 +314,8 @@ class Backbone(nn.Module):
     ) -> torch.Tensor:
         """Frozen DiT prediction (v) for latents x (B, C, L) at timesteps t (B,) in [0, 1].
 
+        An x0-parameterised DiT (``prediction == "x0"``) is converted: v = (α·x − F)/σ.
+
         ``cfg_scale != 1`` runs the DiT's own batched classifier-free guidance (null = zero tokens).
         Extra kwargs reach every transformer block (the ControlNet's hooks read theirs from there).
         The prediction comes back in x's dtype whatever the DiT's ``dtype``.
@@ -319,7 +329,8 @@ class Backbone(nn.Module):
             use_checkpointing=self.activation_checkpointing and torch.is_grad_enabled(),
             **kwargs,
         )
-        return out.to(x.dtype)
+        out = out.to(x.dtype)
+        return v_from_x0(out, x, t) if self.prediction == "x0" else out
 
     def make_dit_copy(self, depth: int) -> nn.Module:
         """A trainable ``DiffusionTransformer`` with the backbone's first ``depth`` blocks and all its embedders.

@@ -1,4 +1,11 @@
-"""The v-objective of SAO (SPEC §2): x_t = α·x0 + σ·ε, target v = α·ε − σ·x0, α = cos(tπ/2), σ = sin(tπ/2)."""
+"""The v-objective of SAO (SPEC §2): x_t = α·x0 + σ·ε, target v = α·ε − σ·x0, α = cos(tπ/2), σ = sin(tπ/2).
+
+A backbone may instead *parameterise* its output as x0 (``Backbone.prediction == "x0"``): its network output F is
+the clean-latent estimate and v̂ = (α·x_t − F)/σ, so samplers and losses still see v. The reason is rank: a DiT
+whose width is below its latent channels (the tiny one: 128 < 288) outputs, per latent frame, a vector in a
+128-dim subspace. A v prediction must then leave the noise outside that subspace in place (x0 = α·x_t − σ·v keeps
+α·x_t there) and generated audio keeps a noise floor; an x0 prediction outputs zero there instead.
+"""
 
 from __future__ import annotations
 
@@ -53,6 +60,35 @@ def noise_and_target(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> 
     return alpha * x0 + sigma * noise, alpha * noise - sigma * x0
 
 
-def v_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the v prediction (scalar)."""
-    return torch.nn.functional.mse_loss(pred.float(), target.float())
+Prediction = Literal["v", "x0"]
+SIGMA_FLOOR = 1e-4  # σ below this is treated as this in the x0 → v conversion (t = 0 exactly)
+
+
+def v_from_x0(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """v implied by an x0 estimate (B, C, L) of noisy latents x_t at times t (B,): v = (α·x_t − x0)/σ."""
+    alpha, sigma = (s[:, None, None] for s in alpha_sigma(t.to(x_t.dtype)))
+    return (alpha * x_t - x0) / sigma.clamp(min=SIGMA_FLOOR)
+
+
+def loss_weights(t: torch.Tensor, prediction: Prediction = "v", x0_weight_cap: float = 5.0) -> torch.Tensor | None:
+    """Per-sample weights (B,) of the v-MSE, or None (all 1) for a v-parameterised model.
+
+    For an x0-parameterised model the v error is the x0 error over σ, so plain v-MSE weighs x0 errors by 1/σ²,
+    which explodes as t → 0. The weight ``min(1, cap·σ²)`` turns that into x0-MSE weighted by ``min(1/σ², cap)``
+    (1/σ² = SNR + 1, capped as in Min-SNR weighting, Hang et al. 2023): identical to the v-loss wherever
+    σ² ≥ 1/cap (the high-noise steps that decide the coarse structure), bounded below that.
+    """
+    if prediction == "v":
+        return None
+    if prediction != "x0":
+        raise ValueError(f"unknown prediction {prediction!r} (v, x0)")
+    sigma = alpha_sigma(t)[1]
+    return (x0_weight_cap * sigma.square()).clamp(max=1.0)
+
+
+def v_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error of the v prediction (scalar); ``weights`` (B,) scale each sample's error."""
+    if weights is None:
+        return torch.nn.functional.mse_loss(pred.float(), target.float())
+    err = (pred.float() - target.float()).square().flatten(1).mean(1)
+    return (err * weights.float()).mean()
