@@ -133,6 +133,10 @@ def build_own_pretransform(config: dict | None) -> nn.Module | None:
 class Backbone(nn.Module):
     """Frozen SAO: DiT + pretransform + number conditioners, built from a model config (SPEC §2).
 
+    The model config's ``model.diffusion.prediction`` (this project's key; default ``"v"``, SAO) says what the
+    DiT's output means: ``"v"`` or ``"x0"`` (the clean latent, for DiTs narrower than their latent; see
+    :mod:`stereosync.models.objective`). :meth:`forward` returns v either way.
+
     Args:
         model_config: shipped config name (``"sao_1_0"``, ``"tiny"``), json path, or dict.
         weights: ``model.safetensors``/``.ckpt`` file or the folder holding it; ``None`` falls back to
@@ -144,9 +148,6 @@ class Backbone(nn.Module):
         frozen: freeze everything (StereoSync). ``False`` trains the DiT and the number conditioners — only for
             pretraining a small backbone on the project's own data (``configs/tiny_pretrain.yaml``), as SAO was
             pretrained before StereoSync froze it. The pretransform always stays frozen.
-        The model config's ``model.diffusion.prediction`` (this project's key; default ``"v"``, SAO) says what the
-        DiT's output means: ``"v"`` or ``"x0"`` (the clean latent, for DiTs narrower than their latent; see
-        :mod:`stereosync.models.objective`). :meth:`forward` returns v either way.
         dtype: storage and compute dtype of the frozen DiT (``"bfloat16"`` halves its memory and, on a GPU, runs
             it on bf16 tensor cores). Trainable parts (ControlNet, projections) keep fp32 master weights; their
             residuals and tokens are cast on entry to the DiT, and gradients flow back to fp32. The pretransform
