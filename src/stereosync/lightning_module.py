@@ -49,6 +49,9 @@ class StereoSync(pl.LightningModule):
             noise, where the streams decide coarse structure; see ``objective.shift_timesteps``).
         x0_weight_cap: for an x0-parameterised backbone (model config ``diffusion.prediction: x0``), the cap of
             the x0-error weight 1/σ² (``objective.loss_weights``); unused for a v backbone (SAO).
+        pan_loss_weight: weight of the stereo-image (pan) channels of a parametric-stereo latent in the loss,
+            relative to its waveform channels (1 = plain MSE; a departure for the weight-free latent only, see
+            docs/ablations.md). Any other value needs a pretransform with pan channels.
         val_timesteps: number of fixed timesteps the validation loss averages over (deterministic noise).
         lr: AdamW learning rate.
         betas: AdamW betas.
@@ -82,6 +85,7 @@ class StereoSync(pl.LightningModule):
         timesteps: TimestepDistribution = "logit_normal",
         timestep_shift: float = 1.0,
         x0_weight_cap: float = 5.0,
+        pan_loss_weight: float = 1.0,
         val_timesteps: int = 8,
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.95, 0.999),
@@ -129,6 +133,13 @@ class StereoSync(pl.LightningModule):
             controlnet_checkpointing,
             controlnet_frame_time,
         )
+        if pan_loss_weight != 1.0 and not hasattr(backbone.pretransform, "channel_weights"):
+            raise ValueError(
+                f"pan_loss_weight={pan_loss_weight} needs a latent with pan channels (model config pretransform "
+                f"type parametric_stereo); this backbone's pretransform is {type(backbone.pretransform).__name__}"
+            )
+        if pan_loss_weight < 0:
+            raise ValueError(f"pan_loss_weight must be ≥ 0, got {pan_loss_weight}")
         self.skipped: Counter = Counter()  # bad data skipped by the loader this epoch, per reason
         self.nonfinite_total, self.nonfinite_run = 0, 0
         self._batch_keys: list[str] = []
@@ -158,7 +169,9 @@ class StereoSync(pl.LightningModule):
         x_t, target = noise_and_target(x0, t, noise.to(x0))
         cond = self.model.condition(batch).drop_tokens(cfg_dropout)
         weights = loss_weights(t, self.backbone.prediction, self.hparams.x0_weight_cap)
-        return v_loss(self.model(x_t, t, cond), target, weights)
+        pan_weight = self.hparams.pan_loss_weight
+        channels = self.backbone.pretransform.channel_weights(pan_weight) if pan_weight != 1.0 else None
+        return v_loss(self.model(x_t, t, cond), target, weights, channels)
 
     def on_train_epoch_start(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)

@@ -61,3 +61,18 @@ def test_x0_loss_weights_turn_v_mse_into_capped_x0_mse():
         got = v_loss(v_from_x0(x0_hat[i : i + 1], x_t[i : i + 1], t[i : i + 1]), target[i : i + 1], w[i : i + 1])
         x0_mse = (x0_hat[i] - x0[i]).square().mean()
         assert got.item() == pytest.approx((x0_mse * min(1 / sigma[i] ** 2, 5.0)).item(), rel=1e-5)
+
+
+def test_channel_weights_scale_each_channels_squared_error():
+    from stereosync.models.objective import v_loss
+
+    g = torch.Generator().manual_seed(2)
+    pred, target = (torch.randn(3, 5, 7, generator=g, dtype=torch.float64) for _ in range(2))
+    sq = (pred - target).square()
+    cw = torch.tensor([1.0, 1.0, 1.0, 4.0, 0.0], dtype=torch.float64)
+    assert v_loss(pred, target, channel_weights=torch.ones(5)).item() == pytest.approx(sq.mean().item())
+    expected = (sq * cw[:, None]).mean()
+    assert v_loss(pred, target, channel_weights=cw).item() == pytest.approx(expected.item(), rel=1e-6)
+    w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    expected = ((sq * cw[:, None]).flatten(1).mean(1) * w).mean()
+    assert v_loss(pred, target, w, cw).item() == pytest.approx(expected.item(), rel=1e-6)

@@ -79,3 +79,33 @@ def test_backbone_builds_it_from_the_model_config_and_keeps_synthetic_scenes_int
     loud = audio[0].reshape(2, 125, 256).pow(2).mean((0, 2)).sqrt() > 10 ** (-40 / 20)
     assert loud.sum() > 40
     assert (pan - expected)[loud].abs().max() < 0.05
+
+
+def test_pan_loss_weight_weighs_the_pan_channels_only(tiny_batch):
+    """The module's loss with ``pan_loss_weight`` w = waveform-channel MSE + w · pan-channel MSE (per channel)."""
+    from helpers import tiny_module
+
+    from stereosync.models.backbone import Backbone
+
+    torch.manual_seed(0)
+    backbone = Backbone("tiny_ps", latent_scale=10.0, activation_checkpointing=False)
+    ps = backbone.pretransform
+    weights = ps.channel_weights(3.0)
+    assert weights[: ps.patch_size].eq(1).all() and weights[ps.patch_size :].eq(3).all()
+    batch = tiny_batch
+    t = torch.tensor([0.3, 0.9])
+    losses = {}
+    for w in (0.0, 1.0, 5.0):
+        module = tiny_module(backbone, pan_loss_weight=w, controlnet_checkpointing=False)
+        losses[w] = module.loss(batch, t, noise_generator=torch.Generator().manual_seed(3)).item()
+        module.model.controlnet.remove_hooks()
+    pan_part = losses[1.0] - losses[0.0]  # the pan channels' share of the plain loss
+    assert pan_part > 0
+    assert losses[5.0] == pytest.approx(losses[0.0] + 5 * pan_part, rel=1e-4)
+
+
+def test_pan_loss_weight_needs_pan_channels(tiny_backbone):
+    from helpers import tiny_module
+
+    with pytest.raises(ValueError, match="pan_loss_weight=4.0 needs a latent with pan channels"):
+        tiny_module(tiny_backbone, pan_loss_weight=4.0)

@@ -86,9 +86,21 @@ def loss_weights(t: torch.Tensor, prediction: Prediction = "v", x0_weight_cap: f
     return (x0_weight_cap * sigma.square()).clamp(max=1.0)
 
 
-def v_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error of the v prediction (scalar); ``weights`` (B,) scale each sample's error."""
-    if weights is None:
+def v_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    channel_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mean squared error of the v prediction (B, C, L) → scalar.
+
+    ``weights`` (B,) scale each sample's error; ``channel_weights`` (C,) scale each latent channel's squared
+    error before the mean (e.g. the pan channels of a parametric-stereo latent).
+    """
+    if weights is None and channel_weights is None:
         return torch.nn.functional.mse_loss(pred.float(), target.float())
-    err = (pred.float() - target.float()).square().flatten(1).mean(1)
-    return (err * weights.float()).mean()
+    sq = (pred.float() - target.float()).square()
+    if channel_weights is not None:
+        sq = sq * channel_weights.to(sq)[None, :, None]
+    err = sq.flatten(1).mean(1)
+    return (err * weights.float()).mean() if weights is not None else err.mean()

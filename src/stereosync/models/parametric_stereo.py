@@ -89,6 +89,12 @@ class ParametricStereoPretransform(nn.Module):
         stereo = torch.stack([theta.cos() * mono, theta.sin() * mono], dim=1)  # (B, 2, L, P)
         return stereo.flatten(2)
 
+    def channel_weights(self, pan_weight: float) -> torch.Tensor:
+        """Per-channel loss weights (C,): 1 on the waveform channels, ``pan_weight`` on the pan channels."""
+        weights = torch.ones(self.encoded_channels)
+        weights[self.patch_size :] = float(pan_weight)
+        return weights
+
     def pan(self, z: torch.Tensor) -> torch.Tensor:
         """Per-frame pan in [−1, 1] of a latent (B, C, L) → (B, L) (−1 left, +1 right)."""
         return (z[:, self.patch_size :].mean(1) / self.pan_scale).clamp(-1, 1)
