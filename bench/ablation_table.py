@@ -101,14 +101,32 @@ def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -
     )
 
 
+def versions(root: Path) -> list[Path]:
+    """A run folder's ``version_*`` folders, oldest first."""
+    return sorted(root.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
+
+
+def last_checkpoint(root: Path) -> Path:
+    """A run folder's final checkpoint: ``last.ckpt`` of its newest version that has checkpoints, else that
+    version's newest ``.ckpt``; a clear error when there is none."""
+    for version in reversed(versions(root)):
+        if (version / "checkpoints" / "last.ckpt").is_file():
+            return version / "checkpoints" / "last.ckpt"
+        ckpts = sorted((version / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
+        if ckpts:
+            return ckpts[-1]
+    raise FileNotFoundError(f"{root}: no version_*/checkpoints/*.ckpt (train the run first)")
+
+
 def activity_ratio(root: Path) -> float:
     """Active 0.1-s event frames of the generated clips over those of the ground truth (the localiser's activity,
     from the test writer's per-clip counts). Near 1 when the generated audio is quiet where the reference is; a
     generator with a noise floor makes every frame an event, each scored by the pan of that noise."""
     import csv
 
+    tested = [v for v in versions(root) if any(v.glob("test/clips_rank*.csv"))]
     gen = ref = 0
-    for path in sorted(root.glob("version_*/test/clips_rank*.csv")):
+    for path in sorted(tested[-1].glob("test/clips_rank*.csv")) if tested else []:  # the newest test only
         with path.open() as f:
             for r in csv.DictReader(f):
                 gen += int(r["spatial_tp"]) + int(r["spatial_fn"])
@@ -147,14 +165,21 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
         log.info("%s seed %d: %s is from another recipe, training again", row, seed, done)
     t0 = time.perf_counter()
     cli = cli_main(cli_args(args, row, seed, root), run=False)  # built only: we drive fit, then test
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-    t_fit = time.perf_counter() - t0
+    ckpt, timing = None, {}
+    if args.retest:  # the trained weights again, only the test (e.g. at another --cfg-scale)
+        ckpt = str(last_checkpoint(root))
+        old = json.loads(done.read_text()) if done.is_file() else {}
+        timing = {"fit_s": old.get("fit_s", math.nan), "retested": 1.0}
+        log.info("%s seed %d: re-testing %s", row, seed, ckpt)
+    else:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        timing = {"fit_s": time.perf_counter() - t0}
     if embedder is not None:
         object.__setattr__(cli.model, "_clap", embedder)  # the module's FAD embedder cache: same for every row
-    values = cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)[0]
+    values = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, verbose=False)[0]
     result = flatten(values) | {
         "activity": activity_ratio(root),
-        "fit_s": t_fit,
+        **timing,
         "total_s": time.perf_counter() - t0,
         "steps": args.steps,
     }
@@ -263,6 +288,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--out", default="runs/ablations", help="run folders")
     p.add_argument(
         "--reuse", action="store_true", help="read finished runs of the same recipe from --out instead of retraining"
+    )
+    p.add_argument(
+        "--retest",
+        action="store_true",
+        help="test each run's trained last.ckpt in --out again (same training arguments) instead of training, e.g. "
+        "at a --cfg-scale chosen on validation scenes (bench/cfg_sweep.py)",
     )
     p.add_argument("--table", default="runs/ablations/table.md", help="markdown table to write")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for every run")

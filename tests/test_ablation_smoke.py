@@ -80,8 +80,36 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     recipe = json.loads((tmp_path / "runs" / "no_spatial-seed3" / "result.json").read_text())["recipe"]
     assert recipe["args"][-1] == "--trainer.callbacks+=callbacks.test_writer.TestOutputWriter"
     one_row[one_row.index("--steps") + 1] = "3"
+    one_row[one_row.index("--trainer.enable_checkpointing=false")] = "--trainer.enable_checkpointing=true"
+    one_row += ["--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint"]
+    one_row += ["--trainer.callbacks.save_last=true"]  # init argument of the callback appended last
     other = bench.main(one_row)
     assert other["no_spatial"][0]["steps"] == 3 and other["no_spatial"][0]["fit_s"] != results["no_spatial"][0]["fit_s"]
+
+    # --retest: the trained checkpoint tested again (here at another CFG scale), no training; the activity column
+    # reads the new test's counts only
+    retested = bench.main(["--retest", "--cfg-scale", "1.5", *one_row[1:]])["no_spatial"][0]
+    assert retested["retested"] == 1.0 and retested["fit_s"] == other["no_spatial"][0]["fit_s"]
+    run_dir = tmp_path / "runs" / "no_spatial-seed3"
+    newest = bench.versions(run_dir)[-1]
+    assert bench.last_checkpoint(run_dir).parents[1] == bench.versions(run_dir)[-2]  # trained, then tested
+    rows = list(csv.DictReader(next(newest.glob("test/clips_*.csv")).open()))
+    gen = sum(int(r["spatial_tp"]) + int(r["spatial_fn"]) for r in rows)
+    ref = sum(int(r["spatial_tp_reference"]) + int(r["spatial_fn_reference"]) for r in rows)
+    assert retested["activity"] == gen / ref
+
+    # bench/cfg_sweep.py: the trained run at two CFG scales on validation scenes of their own, plus their ground truth
+    sweep = load_bench("cfg_sweep")
+    out = tmp_path / "sweep"
+    argv = [str(run_dir), "--scales", "1", "3", "--val-scenes", "1", "--data-root", str(tmp_path / "val"), "--out"]
+    results = sweep.main([*argv, str(out)])
+    assert sorted(results) == [1.0, 3.0] and all(len(rows) == 1 for rows in results.values())
+    assert all(0.0 <= rows[0]["spatial_av_align"] <= 1.0 for rows in results.values())
+    assert (tmp_path / "val" / "val" / "shards").is_dir() and not (tmp_path / "val" / "test").exists()
+    text = (out / "cfg_sweep.md").read_text()
+    assert "| 1 | 1 |" in text and "| 3 | 1 |" in text and "best CFG on 1 validation scenes" in text
+    truth = json.loads((out / "cfg_sweep.json").read_text())["ground truth"]
+    assert truth["e_l1"] == 0.0 and truth["spatial_av_align"] > 0.5  # the validation audio against itself
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():

@@ -1,0 +1,161 @@
+"""Choose the classifier-free guidance scale on *validation* scenes (issue 7), never on the held-out test scenes.
+
+Re-tests trained runs (``bench/ablation_table.py`` run folders, each with ``version_*/config.yaml`` and
+``checkpoints/last.ckpt``) at several CFG scales on validation scenes of the synthetic benchmark (the ``val``
+split: scene seeds neither the training nor the test split uses) and prints one table: Spatial AV-Align, its
+off-centre companion, pan MAE, E-L1 and the activity ratio per scale, averaged over the runs, the same metrics
+on the validation audio itself (ground truth) and the scale with the best mean Spatial AV-Align.
+
+    python bench/cfg_sweep.py runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1 --scales 2 4 6 8
+
+The validation scenes live in their own folder (``--data-root``), so the training runs' own small ``val`` split
+is not rewritten. The run folders are only read; re-test outputs go to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ablation_table import (  # noqa: E402 - the benchmark's own helpers
+    activity_ratio,
+    flatten,
+    last_checkpoint,
+)
+
+log = logging.getLogger("cfg_sweep")
+KEYS = ("spatial_av_align", "spatial_av_align_offcentre", "pan_mae", "e_l1", "activity")
+
+
+def run_files(run: Path) -> tuple[Path, Path]:
+    """A run folder's final checkpoint and the resolved ``config.yaml`` of the version that trained it."""
+    ckpt = last_checkpoint(run)
+    config = ckpt.parents[1] / "config.yaml"
+    if not config.is_file():
+        raise FileNotFoundError(f"{run}: {ckpt} has no config.yaml beside its version folder")
+    return config, ckpt
+
+
+def validation_shards(args: argparse.Namespace, run: Path) -> str:
+    """Create (once) the validation scenes at the run's sample rate and return their shard folder."""
+    import yaml
+
+    from stereosync.data.synthetic import ensure_synthetic_dataset
+
+    sample_rate = int(yaml.safe_load(run_files(run)[0].read_text())["data"]["sample_rate"])
+
+    summary = ensure_synthetic_dataset(
+        args.data_root, num_scenes=args.val_scenes, seed=0, split="val", sample_rate=sample_rate, write_mp4s=False
+    )
+    return str(Path(summary["shards"][0]).parent)
+
+
+def build_cli(args: argparse.Namespace, run: Path, out: Path, scale: float, shards: str):
+    """The run's own configuration, re-pointed at the validation shards and an output folder of its own."""
+    from stereosync.cli import cli_main
+
+    config, _ = run_files(run)
+    return cli_main(
+        [
+            "--config",
+            str(config),
+            f"--trainer.default_root_dir={out}",
+            f"--trainer.logger.init_args.save_dir={out}",
+            "--trainer.enable_progress_bar=false",
+            f"--model.sampler.cfg_scale={scale}",
+            "--model.fad=false",
+            f"--data.test_shards={shards}",
+            f"--data.num_workers={args.num_workers}",
+        ],
+        run=False,
+    )
+
+
+def ground_truth(args: argparse.Namespace, run: Path, shards: str) -> dict[str, float]:
+    """The validation audio itself through the same metrics (the ceiling the generated rows are compared to)."""
+    from stereosync.metrics import build_metrics
+
+    cli = build_cli(args, run, Path(args.out) / "ground-truth", 1.0, shards)
+    dm = cli.datamodule
+    dm.setup("test")
+    metrics = build_metrics(cli.model.backbone.sample_rate, fad_embedder=None, prefix="test/")
+    for batch in dm.test_dataloader():
+        target = batch["audio"].float()
+        metrics.update(preds=target, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
+    return flatten(metrics.compute()) | {"activity": 1.0}
+
+
+def retest(args: argparse.Namespace, run: Path, scale: float, shards: str) -> dict[str, float]:
+    """Test one run's last checkpoint at one CFG scale on the validation shards."""
+    _, ckpt = run_files(run)
+    out = Path(args.out) / f"{run.parent.name}-{run.name}-cfg{scale:g}"
+    cli = build_cli(args, run, out, scale, shards)
+    values = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt), verbose=False)[0]
+    return flatten(values) | {"activity": activity_ratio(out)}
+
+
+def table(results: dict[float, list[dict[str, float]]], truth: dict[str, float]) -> str:
+    """One line per CFG scale: the mean over runs (each run's own value in brackets when there are several)."""
+    head = "| CFG | runs | " + " | ".join(KEYS) + " |"
+    lines = [head, "|" + "---|" * (len(KEYS) + 2)]
+    for scale, rows in sorted(results.items()):
+        cells = []
+        for k in KEYS:
+            values = [r[k] for r in rows]
+            each = f" ({' / '.join(f'{v:.3f}' for v in values)})" if len(values) > 1 else ""
+            cells.append(f"{np.mean(values):.3f}{each}")
+        lines.append(f"| {scale:g} | {len(rows)} | " + " | ".join(cells) + " |")
+    lines.append("| ground truth | – | " + " | ".join(f"{truth.get(k, math.nan):.3f}" for k in KEYS) + " |")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", type=Path, help="trained run folders (ablation_table.py --out/<row>-seed<n>)")
+    p.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
+    p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
+    p.add_argument("--val-scenes", type=int, default=12, help="validation scenes (3 clips of 2 s each)")
+    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="runs/cfg_sweep", help="re-test outputs")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[float, list[dict[str, float]]]:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    shards = validation_shards(args, args.runs[0])
+    truth = ground_truth(args, args.runs[0], shards)
+    results: dict[float, list[dict[str, float]]] = {}
+    for scale in args.scales:
+        for run in args.runs:
+            results.setdefault(scale, []).append(retest(args, run, scale, shards))
+            log.info("CFG %g %s: %s", scale, run, {k: round(results[scale][-1].get(k, math.nan), 4) for k in KEYS})
+    best = max(results, key=lambda s: np.mean([r["spatial_av_align"] for r in results[s]]))
+    text = table(results, truth) + (
+        f"\n\nbest CFG on {args.val_scenes} validation scenes: {best:g}; {len(args.runs)} runs "
+        f"({', '.join(str(r) for r in args.runs)}); wall time {(time.perf_counter() - t0) / 60:.1f} min\n"
+    )
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "cfg_sweep.md").write_text(text)
+    (Path(args.out) / "cfg_sweep.json").write_text(
+        json.dumps({"ground truth": truth} | {str(k): v for k, v in results.items()}, indent=1)
+    )
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()
