@@ -66,6 +66,11 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     assert breakdown["one character"][1] + breakdown["two characters"][1] == gen
     assert breakdown["reference events"][1] == ref
     truth, centre = results["ground truth"][0], results["always centre (mono downmix)"][0]
+    # bench/scene_bootstrap.py: the point estimates are the metric's own values, inside their intervals
+    boot = load_bench("scene_bootstrap").bootstrap([tmp_path / "runs" / "no_spatial-seed3"], resamples=200)
+    assert math.isclose(boot["model"], run["spatial_av_align"], rel_tol=1e-6)
+    assert math.isclose(boot["ground_truth"], truth["spatial_av_align"], rel_tol=1e-6)
+    assert boot["ratio_lo"] <= boot["ratio"] <= boot["ratio_hi"] and boot["scenes"] == 1
     # independent expectations: the reference audio matches its own envelope exactly and follows the boxes
     assert truth["e_l1"] == 0.0 and truth["activity"] == 1.0
     assert truth["spatial_av_align"] > centre["spatial_av_align"]
