@@ -124,7 +124,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("runs", nargs="+", type=Path, help="trained run folders (ablation_table.py --out/<row>-seed<n>)")
     p.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
-    p.add_argument("--val-scenes", type=int, default=12, help="validation scenes (3 clips of 2 s each)")
+    p.add_argument("--val-scenes", type=int, default=24, help="validation scenes (3 clips of 2 s each)")
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/cfg_sweep", help="re-test outputs")
