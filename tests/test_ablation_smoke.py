@@ -126,3 +126,26 @@ def test_a_failed_run_is_reported_and_loses_nothing_else():
     )
     assert "| full | failed: ZeroDivisionError: division by zero |" in text
     assert "| no_spatial | 1 | 0.500 |" in text  # the seed that ran is kept, the failed one is not averaged
+
+
+def test_memo_embedder_embeds_each_distinct_clip_once():
+    """The reference rows' FAD embedder: the real CLAP audio branch (random weights), each distinct clip once."""
+    import torch
+
+    from stereosync.clap import ClapAudioEncoder
+
+    bench = load_bench()
+    torch.manual_seed(0)
+    clap = ClapAudioEncoder(None)
+    memo = bench.MemoEmbedder(clap)
+    audio = torch.randn(2, 2, 16000, generator=torch.Generator().manual_seed(0)) * 0.1
+    batch = torch.cat([audio, audio[:1]])  # a repeat inside one batch
+    out = memo(batch, 16000)
+    assert (memo.embedded, memo.calls) == (2, 3)
+    torch.testing.assert_close(out, clap(batch, 16000), rtol=1e-4, atol=1e-5)
+    again = memo(audio.flip(0), 16000)  # the same clips in another order: answered from memory
+    assert (memo.embedded, memo.calls) == (2, 5)
+    torch.testing.assert_close(again, out[:2].flip(0))
+    memo(audio, 8000)  # another sample rate is another input
+    assert memo.embedded == 4
+    assert (memo.name, memo.sample_rate, memo.dim, memo.channel_handling) == (clap.name, 48000, clap.dim, "mono")
