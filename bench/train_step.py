@@ -13,7 +13,14 @@ part amortised over sao.yaml's ``accumulate_grad_batches`` 4.
 
 **Reference**: the bare DiT (``Backbone.dit``), parameters frozen, forward + backward to its input latent at the
 same shape (44 latent frames, 71 cross-attention tokens, the same global conditioning) and the same activation
-checkpointing setting; ours runs its ControlNet blocks with that same setting.
+checkpointing setting of the DiT. Ours runs its ControlNet blocks with that setting too (rows ``on``, ``off``) or,
+as ``configs/sao.yaml`` does, without checkpointing while the DiT keeps it (row ``on, ControlNet off``).
+
+**Allocator**: rows ``glibc`` run with glibc's default malloc, which maps every block above ~32 MiB fresh from
+the kernel (the step's large weight gradients: ~150-200 k page faults per step); rows ``caching`` keep freed
+memory for reuse, as a GPU's caching allocator does (:class:`Malloc`, switched in-process between rounds). The
+``faults`` column counts the minor page faults of each step; ``no optimiser`` is fwd+bwd / reference, the
+comparison issue 8 measured for its bare ControlNet prototype.
 
 Timing: one process, one thread, interleaved rounds (ours/reference order alternating), medians. Memory: peak RSS
 of separate subprocesses (one builds only the backbone and runs the reference, the other the complete step),
@@ -30,10 +37,10 @@ import gc
 import importlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -130,6 +137,11 @@ def _clock(device: torch.device) -> float:
     return CLOCK[_clock_name]()
 
 
+def _minor_faults() -> int:
+    """Page faults of this process so far (each maps a fresh 4-KiB page: the CPU cost of fresh buffers)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
@@ -151,7 +163,7 @@ class OursStep:
 
     def __call__(self, batch: dict) -> dict[str, float]:
         device = self.params[0].device
-        t0 = _clock(device)
+        f0, t0 = _minor_faults(), _clock(device)
         self.optimizer.zero_grad(set_to_none=True)
         with _autocast(device, self.autocast):
             loss = self.module.training_step(batch, self.index)
@@ -163,7 +175,8 @@ class OursStep:
         self.optimizer.step()
         t3 = _clock(device)
         self.index += 1
-        return {"fwd_bwd": t1 - t0, "guard_clip": t2 - t1, "adamw": t3 - t2, "total": t3 - t0}
+        faults = _minor_faults() - f0
+        return {"fwd_bwd": t1 - t0, "guard_clip": t2 - t1, "adamw": t3 - t2, "total": t3 - t0, "faults": faults}
 
 
 class ReferenceStep:
@@ -180,7 +193,7 @@ class ReferenceStep:
         cond = torch.randn(b, self.tokens, self.backbone.cond_dim, generator=g).to(device)
         global_cond = torch.randn(b, self.backbone.dit_config["global_cond_dim"], generator=g).to(device)
         t = torch.rand(b, generator=g).to(device)
-        t0 = _clock(device)
+        f0, t0 = _minor_faults(), _clock(device)
         with _autocast(device, self.autocast):
             out = dit(
                 x,
@@ -190,7 +203,7 @@ class ReferenceStep:
                 use_checkpointing=self.backbone.activation_checkpointing,
             )
         torch.nn.functional.mse_loss(out.float(), torch.zeros_like(out, dtype=torch.float32)).backward()
-        return {"total": _clock(device) - t0}
+        return {"total": _clock(device) - t0, "faults": _minor_faults() - f0}
 
 
 MODES = {  # name: (backbone checkpointing, ControlNet checkpointing, goal)
@@ -226,6 +239,50 @@ def _release_freed_memory() -> None:
         pass
 
 
+class Malloc:
+    """glibc's handling of large CPU blocks, switchable in-process (``mallopt``), for the A/B timing rows.
+
+    ``glibc``: the default behaviour for this workload: blocks above ~32 MiB (the largest weight gradients,
+    e.g. 12288 x 1536 fp32 = 72 MiB) are ``mmap``-ed fresh on every allocation and returned on free, so each step
+    page-faults them in 4-KiB pages (a weight-gradient GEMM with 45 rows: ~55 ms into a fresh buffer, ~12 ms into
+    one already mapped). ``caching``: freed memory stays in the heap and is reused, as a GPU's caching allocator
+    reuses its blocks; the same arithmetic, without the page faults.
+    """
+
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    NAMES = ("glibc", "caching")
+
+    def __init__(self) -> None:
+        try:
+            self.libc: Any = ctypes.CDLL("libc.so.6")
+            _ = self.libc.mallopt, self.libc.malloc_trim
+        except (OSError, AttributeError):
+            self.libc = None
+
+    @property
+    def available(self) -> bool:
+        return self.libc is not None
+
+    def use(self, name: str) -> None:
+        if name not in self.NAMES:
+            raise ValueError(f"allocator {name!r}: expected one of {self.NAMES}")
+        if self.libc is None:
+            if name == "caching":
+                raise RuntimeError("the caching allocator setting needs glibc's mallopt (Linux/glibc only)")
+            return
+        if name == "caching":
+            ok = self.libc.mallopt(self.M_MMAP_THRESHOLD, 1 << 30) and self.libc.mallopt(
+                self.M_TRIM_THRESHOLD, 2**31 - 1
+            )
+        else:  # glibc's dynamic thresholds settle at their 32-MiB / 64-MiB ceilings in this workload
+            ok = self.libc.mallopt(self.M_MMAP_THRESHOLD, 32 << 20) and self.libc.mallopt(
+                self.M_TRIM_THRESHOLD, 64 << 20
+            )
+            self.libc.malloc_trim(0)
+        if not ok:
+            raise RuntimeError(f"mallopt refused the {name!r} allocator setting")
+
+
 def _rss_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -237,8 +294,6 @@ def _peak_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
-    import resource
-
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -293,39 +348,52 @@ def measure_memory(config: str, batch_size: int) -> dict[str, dict[str, Any]]:
 
 
 # --- timing -------------------------------------------------------------------------------------------------
-def measure_time(module, batch_sizes: list[int], rounds: dict[int, int]) -> dict[tuple[int, str], dict]:
-    """Interleaved rounds over (batch size, checkpointing mode); per-config lists of phase timings.
+def measure_time(
+    module, batch_sizes: list[int], rounds: dict[int, int], caching: list[int] | None = None
+) -> dict[tuple[int, str, str], dict]:
+    """Interleaved rounds over (batch size, allocator, checkpointing mode); per-config lists of phase timings.
 
-    The reference of ``on, ControlNet off`` is the ``on`` reference of the same round (the bare DiT has no
-    ControlNet), so each round runs the reference twice and ours three times per batch size.
+    The reference of ``on, ControlNet off`` is the ``on`` reference of the same round and allocator (the bare DiT
+    has no ControlNet), so each round runs the reference twice and ours three times per batch size and allocator.
+    Batch sizes in ``caching`` are timed under both allocator settings (:class:`Malloc`), the others under
+    ``glibc`` only.
     """
+    malloc = Malloc()
+    allocators = {b: ("glibc", "caching") if b in (caching or []) else ("glibc",) for b in batch_sizes}
     ours = OursStep(module)
     batches = {b: synthetic_batch(module, b, seed=b) for b in batch_sizes}
     ref = ReferenceStep(module.backbone, token_count(module, batches[batch_sizes[0]]))
     set_checkpointing(module, False)  # warm-up: AdamW state, allocator, first-call paths
     ours(batches[batch_sizes[0]])
     ref(batches[batch_sizes[0]])
-    results: dict[tuple[int, str], dict] = {}
+    results: dict[tuple[int, str, str], dict] = {}
     for r in range(max(rounds.values())):
         for b in batch_sizes:
             if r >= rounds[b]:
                 continue
-            for mode, (ckpt, cn_ckpt, _) in MODES.items():
-                set_checkpointing(module, ckpt, cn_ckpt)
-                res = results.setdefault((b, mode), {"ours": [], "ref": []})
-                if ckpt == cn_ckpt:
-                    order = (("ours", ours), ("ref", ref)) if r % 2 == 0 else (("ref", ref), ("ours", ours))
-                    for name, step in order:
-                        res[name].append(step(batches[b]))
-                else:
-                    res["ours"].append(ours(batches[b]))
-                    res["ref"].append(results[(b, "on")]["ref"][-1])
-                o, f = res["ours"][-1]["total"], res["ref"][-1]["total"]
-                print(
-                    f"  round {r + 1}: batch {b}, checkpointing {mode:<18}: ours {o:.2f} s, reference {f:.2f} s, "
-                    f"ratio {o / f:.3f}",
-                    flush=True,
-                )
+            names = allocators[b] if r % 2 == 0 else allocators[b][::-1]
+            for alloc in names:
+                malloc.use(alloc)
+                if alloc == "caching":  # grow the heap to its high-water mark once (untimed): steady state
+                    set_checkpointing(module, False)
+                    ours(batches[b])
+                for mode, (ckpt, cn_ckpt, _) in MODES.items():
+                    set_checkpointing(module, ckpt, cn_ckpt)
+                    res = results.setdefault((b, mode, alloc), {"ours": [], "ref": []})
+                    if ckpt == cn_ckpt:
+                        order = (("ours", ours), ("ref", ref)) if r % 2 == 0 else (("ref", ref), ("ours", ours))
+                        for name, step in order:
+                            res[name].append(step(batches[b]))
+                    else:
+                        res["ours"].append(ours(batches[b]))
+                        res["ref"].append(results[(b, "on", alloc)]["ref"][-1])
+                    o, f = res["ours"][-1]["total"], res["ref"][-1]["total"]
+                    print(
+                        f"  round {r + 1}: batch {b}, {alloc:<7}, checkpointing {mode:<18}: ours {o:.2f} s, "
+                        f"reference {f:.2f} s, ratio {o / f:.3f}",
+                        flush=True,
+                    )
+    malloc.use("glibc")
     return results
 
 
@@ -339,7 +407,10 @@ _NOT_PEAKS = ("exact_reset", "resident_before_steps")
 def summarise(results, memory, module, accumulate: int) -> dict[str, Any]:
     """The figures (ratios from medians; the per-round paired ratios for their spread)."""
     rows = []
-    for (b, mode), res in sorted(results.items(), key=lambda kv: (kv[0][0], list(MODES).index(kv[0][1]))):
+    order = {name: i for i, name in enumerate(Malloc.NAMES)}
+    for (b, mode, alloc), res in sorted(
+        results.items(), key=lambda kv: (order[kv[0][2]], kv[0][0], list(MODES).index(kv[0][1]))
+    ):
         ref, ours = _median(res["ref"], "total"), _median(res["ours"], "total")
         fb, gc_, opt = (_median(res["ours"], k) for k in ("fwd_bwd", "guard_clip", "adamw"))
         paired = [o["total"] / f["total"] for o, f in zip(res["ours"], res["ref"])]
@@ -347,6 +418,7 @@ def summarise(results, memory, module, accumulate: int) -> dict[str, Any]:
             {
                 "batch": b,
                 "checkpointing": mode,
+                "allocator": alloc,
                 "reference_s": ref,
                 "ours_s": ours,
                 "fwd_bwd_s": fb,
@@ -356,6 +428,9 @@ def summarise(results, memory, module, accumulate: int) -> dict[str, Any]:
                 "paired_min": min(paired),
                 "paired_max": max(paired),
                 "ratio_accumulate": (fb + (gc_ + opt) / accumulate) / ref,
+                "ratio_fwd_bwd": fb / ref,  # without the optimiser: comparable to issue 8's bare prototype
+                "faults_ours": _median(res["ours"], "faults"),
+                "faults_ref": _median(res["ref"], "faults"),
                 "goal": MODES[mode][2],
             }
         )
@@ -387,20 +462,25 @@ def report(s: dict[str, Any], tokens: int, frames: int, rounds: dict[int, int], 
         f"(batch: rounds {rounds})."
     )
     print(
-        f"{'batch':>5} {'checkpointing':<19} {'reference s':>11} {'ours s':>7} {'fwd+bwd':>8} {'guard+clip':>10}"
-        f" {'AdamW':>6}"
-        f" {'ratio':>6} {'per round':>12} {'goal':>6} {'ok':>4} {f'accumulate {accumulate}':>14}"
+        f"{'batch':>5} {'allocator':<9} {'checkpointing':<19} {'reference s':>11} {'ours s':>7} {'fwd+bwd':>8}"
+        f" {'guard+clip':>10} {'AdamW':>6} {'ratio':>6} {'per round':>12} {'goal':>6} {'ok':>4}"
+        f" {f'accumulate {accumulate}':>14} {'no optimiser':>12} {'faults ours/ref':>16}"
     )
     ok = True
     for r in s["time"]:
         met = r["ratio"] <= r["goal"]
         ok &= met
         print(
-            f"{r['batch']:>5} {r['checkpointing']:<19} {r['reference_s']:>11.2f} {r['ours_s']:>7.2f}"
-            f" {r['fwd_bwd_s']:>8.2f} {r['guard_clip_s']:>10.2f} {r['adamw_s']:>6.2f} {r['ratio']:>5.2f}x"
-            f" {r['paired_min']:>5.2f}-{r['paired_max']:.2f}x {r['goal']:>5.2f}x {'yes' if met else 'NO':>4}"
-            f" {r['ratio_accumulate']:>13.2f}x"
+            f"{r['batch']:>5} {r['allocator']:<9} {r['checkpointing']:<19} {r['reference_s']:>11.2f}"
+            f" {r['ours_s']:>7.2f} {r['fwd_bwd_s']:>8.2f} {r['guard_clip_s']:>10.2f} {r['adamw_s']:>6.2f}"
+            f" {r['ratio']:>5.2f}x {r['paired_min']:>5.2f}-{r['paired_max']:.2f}x {r['goal']:>5.2f}x"
+            f" {'yes' if met else 'NO':>4} {r['ratio_accumulate']:>13.2f}x {r['ratio_fwd_bwd']:>11.2f}x"
+            f" {r['faults_ours'] / 1e3:>9.0f}k/{r['faults_ref'] / 1e3:.0f}k"
         )
+    print(
+        "  no optimiser: fwd+bwd / reference (the issue's bare-prototype comparison). faults: minor page faults per"
+        " step (4-KiB pages of fresh buffers; a GPU's caching allocator has none). caching: glibc keeps freed memory."
+    )
     m = s.get("memory")
     if m:
         print(
@@ -433,7 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accumulate", type=int, default=4, help="accumulate_grad_batches for the amortised ratio")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory subprocesses")
     parser.add_argument(
-        "--thp-rounds", type=int, default=0, help="also rerun batch 1 with THP_MEM_ALLOC_ENABLE=1, this many rounds"
+        "--caching-batch-sizes",
+        type=int,
+        nargs="*",
+        default=[1],
+        help="batch sizes also timed with glibc malloc caching freed memory (as a GPU's caching allocator does)",
     )
     parser.add_argument("--quick", action="store_true", help="CI smoke: tiny config, batch 1, one round")
     parser.add_argument("--json", help="also write the figures to this json file")
@@ -457,50 +541,18 @@ def main(argv: list[str] | None = None) -> int:
     module = build_module(args.config)
     batch = synthetic_batch(module, 1)
     tokens, frames = token_count(module, batch), batch["latent"].shape[-1]
-    results = measure_time(module, args.batch_sizes, rounds)
+    caching = [b for b in args.caching_batch_sizes if b in args.batch_sizes]
+    if caching and not Malloc().available:
+        print("no glibc mallopt here: timing under the default allocator only", flush=True)
+        caching = []
+    results = measure_time(module, args.batch_sizes, rounds, caching)
     summary = summarise(results, memory, module, args.accumulate)
     ok = report(summary, tokens, frames, rounds, args.accumulate)
-    if args.thp_rounds and not args.quick and os.environ.get(THP_ENV) != "1":
-        module.model.controlnet.remove_hooks()
-        del module, results
-        gc.collect()
-        _release_freed_memory()
-        summary["time_thp"] = rerun_with_thp(args.config, args.thp_rounds)
     note = " (goals are for the real-size config)" if args.quick else ""
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; all goals met: {'yes' if ok else 'NO'}{note}")
     if args.json:
         Path(args.json).write_text(json.dumps({**summary, "tokens": tokens, "frames": frames, "clock": _clock_name}))
     return 0
-
-
-THP_ENV = "THP_MEM_ALLOC_ENABLE"
-
-
-def rerun_with_thp(config: str, rounds: int) -> list[dict[str, Any]]:
-    """Batch-1 timing again in a process whose tensors > 2 MiB use transparent huge pages (PyTorch's
-    ``THP_MEM_ALLOC_ENABLE``). On a CPU each step's fresh gradient and activation buffers are page-faulted in
-    4-KiB pages; that costs the ControlNet's weight gradients more than their GEMMs (a 12288 x 1536 weight
-    gradient: ~55 ms into a fresh buffer, ~12 ms into an existing one). A GPU's caching allocator has no such cost.
-    """
-    print(f"\nrerun, batch 1, with {THP_ENV}=1 (same comparison, both sides under the same allocator) ...", flush=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "thp.json"
-        cmd = [sys.executable, __file__, "--config", config, "--no-memory", "--batch-sizes", "1"]
-        cmd += ["--rounds", str(rounds), "--thp-rounds", "0", "--json", str(out)]
-        env = dict(os.environ, HF_HUB_OFFLINE="1", **{THP_ENV: "1"})
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"THP rerun failed:\n{proc.stderr[-3000:]}")
-        rows = json.loads(out.read_text())["time"]
-    print(f"{'batch':>5} {'checkpointing':<19} {'reference s':>11} {'ours s':>7} {'ratio':>6} {'goal':>6} {'ok':>4}")
-    for r in rows:
-        met = "yes" if r["ratio"] <= r["goal"] else "NO"
-        print(
-            f"{r['batch']:>5} {r['checkpointing']:<19} {r['reference_s']:>11.2f} {r['ours_s']:>7.2f}"
-            f" {r['ratio']:>5.2f}x {r['goal']:>5.2f}x {met:>4}"
-        )
-        r["checkpointing"] += ", THP"
-    return rows
 
 
 if __name__ == "__main__":

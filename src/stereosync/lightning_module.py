@@ -27,6 +27,12 @@ from stereosync.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
+
+def _drop_grad_scale(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Step post-hook: the clipping scale set for one step must not leak into the next."""
+    optimizer.__dict__.pop("grad_scale", None)
+
+
 BACKBONE_PREFIX = "model.backbone."
 
 
@@ -69,6 +75,10 @@ class StereoSync(pl.LightningModule):
         checkpoint_dtype: dtype the trainable weights are stored in by ``on_save_checkpoint``: ``"bfloat16"``
             halves the checkpoint (optimiser state, when saved, stays fp32); loading upcasts to the parameters'
             dtype (fp32 master weights).
+        clip_in_optimizer: norm clipping (``trainer.gradient_clip_val``) is applied by the fused AdamW step itself
+            (its ``grad_scale`` input) instead of a separate multiply over every gradient; a step whose gradient
+            norm is under the threshold touches no gradient. Falls back to the multiply for other optimisers
+            and under a ``GradScaler`` (``16-mixed``).
     """
 
     def __init__(
@@ -98,6 +108,7 @@ class StereoSync(pl.LightningModule):
         max_nonfinite_steps: int = 10,
         compile: bool = False,
         checkpoint_dtype: Literal["float32", "bfloat16"] = "float32",
+        clip_in_optimizer: bool = True,
     ):
         super().__init__()
         # Evaluation-time settings stay out of the hyper-parameters: LightningCLI re-applies a checkpoint's
@@ -252,8 +263,27 @@ class StereoSync(pl.LightningModule):
         local = strategy is None or isinstance(strategy, pl.strategies.SingleDeviceStrategy | pl.strategies.DDPStrategy)
         if norm is None or not local or not gradient_clip_val or gradient_clip_algorithm not in (None, "norm"):
             return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        coef = float(gradient_clip_val) / (float(norm) + 1e-6)  # torch's clip_grads_with_norm_ coefficient
+        if coef >= 1.0:
+            return  # torch would multiply every gradient by 1.0
+        if self.hparams.get("clip_in_optimizer", True) and self._can_clip_in_optimizer(optimizer):
+            # fused Adam(W) divides each gradient by grad_scale as it reads it: the clipped update, no extra pass
+            optimizer.grad_scale = torch.full((), 1.0 / coef, dtype=torch.float32, device=norm.device)
+            if not getattr(optimizer, "_stereosync_grad_scale_hook", False):
+                optimizer.register_step_post_hook(_drop_grad_scale)
+                optimizer._stereosync_grad_scale_hook = True
+            return
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        torch.nn.utils.clip_grads_with_norm_(params, float(gradient_clip_val), norm)
+        torch._foreach_mul_([p.grad for p in params], coef)
+
+    def _can_clip_in_optimizer(self, optimizer: torch.optim.Optimizer) -> bool:
+        """A fused torch Adam/AdamW, and no GradScaler (which owns the optimiser's grad_scale input)."""
+        if not isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
+            return False
+        if not all(group.get("fused") for group in optimizer.param_groups):
+            return False
+        plugin = self._trainer.precision_plugin if self._trainer is not None else None
+        return getattr(plugin, "scaler", None) is None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = self.model.trainable_parameters()
