@@ -55,3 +55,12 @@ def test_malloc_caching_keeps_large_blocks_mapped():
 def test_fad_bench_agrees_with_scipy():
     out = _run("fad.py", "--n", "600", "--dim", "32", "--repeats", "1")
     assert "values agree to 1e-6 relative" in out
+
+
+def test_gpu_script_runs_end_to_end_on_cpu_with_the_tiny_config():
+    """bench/gpu.py has never met a GPU here: its whole path (every row) runs on the CPU with tiny.yaml."""
+    config = str(BENCH.parent / "configs" / "tiny.yaml")
+    out = _run("gpu.py", "--device", "cpu", "--config", config, "--batch-size", "2", "--steps", "1", "--gen-steps", "2")
+    table = [line for line in out.splitlines() if line.startswith("| ")]
+    assert len(table) == 1 + 14, out[-3000:]  # header + 10 training rows + 3 generation rows + sampler alone
+    assert sum("reference (bare DiT" in line for line in table) == 4 and "generate 2 clips" in out
