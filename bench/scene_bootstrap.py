@@ -57,10 +57,7 @@ def bootstrap(runs: Sequence[Path], resamples: int = 5000, seed: int = 0, level:
 
     model, truth = scores(np.arange(len(scenes)))
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(scenes), size=(resamples, len(scenes)))
-    sums = table[:, draws].sum(axis=2)  # (runs, resamples, 4)
-    b_model = (sums[..., 0] / sums[..., 1]).mean(axis=0)
-    b_truth = sums[0, :, 2] / sums[0, :, 3]
+    b_model, b_truth = scores(rng.integers(0, len(scenes), size=(resamples, len(scenes))))  # (resamples,) each
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     out = {"scenes": float(len(scenes)), "runs": float(len(runs))}
     for name, point, boot in (

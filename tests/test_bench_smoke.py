@@ -36,20 +36,22 @@ def test_train_step_times_both_allocators_and_counts_page_faults(tmp_path):
 
 
 def test_malloc_caching_keeps_large_blocks_mapped():
-    """The allocator switch does what the benchmark says: no page faults for a re-allocated 64-MiB block."""
+    """The allocator switch does what the benchmark says: a 64-MiB block reuses freed memory instead of mapping
+    16,384 fresh 4-KiB pages (the freed block is larger, so the reuse does not depend on alignment slack)."""
     code = (
         "import resource, sys, torch; sys.path.insert(0, sys.argv[1]); from train_step import Malloc\n"
         "def faults():\n"
-        "    x = torch.ones(16 << 20); del x  # 64 MiB, touched\n"
-        "    f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; x = torch.ones(16 << 20)\n"
+        "    x = torch.ones(32 << 20); del x  # 128 MiB, touched, freed\n"
+        "    f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; y = torch.ones(16 << 20)  # 64 MiB\n"
         "    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f\n"
-        "m = Malloc(); m.use('glibc'); a = faults(); m.use('caching'); faults(); b = faults(); m.use('glibc')\n"
+        "m = Malloc(); m.use('glibc'); a = faults(); m.use('caching'); b = faults(); m.use('glibc')\n"
         "print(a, b, faults())\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(BENCH)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    glibc, caching, back = map(int, proc.stdout.split()[-3:])
-    assert glibc > 10_000 and caching < 1_000 and back > 10_000  # 64 MiB = 16,384 pages of 4 KiB
+    for _ in range(3):
+        proc = subprocess.run([sys.executable, "-c", code, str(BENCH)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        glibc, caching, back = map(int, proc.stdout.split()[-3:])
+        assert glibc > 16_000 and caching < 100 and back > 16_000, (glibc, caching, back)
 
 
 def test_fad_bench_agrees_with_scipy():
