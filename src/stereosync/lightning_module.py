@@ -27,13 +27,12 @@ from stereosync.rng import rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
+BACKBONE_PREFIX = "model.backbone."
+
 
 def _drop_grad_scale(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
     """Step post-hook: the clipping scale set for one step must not leak into the next."""
     optimizer.__dict__.pop("grad_scale", None)
-
-
-BACKBONE_PREFIX = "model.backbone."
 
 
 class StereoSync(pl.LightningModule):

@@ -48,16 +48,20 @@ def _fit(tiny_backbone, synthetic_root, poison: set[int], max_steps: int, max_no
         num_workers=0,
         steps_per_epoch=20,
     )
-    trainer = pl.Trainer(
+    return module, dm, _trainer(max_steps)
+
+
+def _trainer(max_steps: int, gradient_clip_val: float | None = None) -> pl.Trainer:
+    return pl.Trainer(
         accelerator="cpu",
         max_steps=max_steps,
+        gradient_clip_val=gradient_clip_val,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         limit_val_batches=0,
         enable_model_summary=False,
     )
-    return module, dm, trainer
 
 
 def test_nonfinite_steps_are_skipped_counted_and_warned(tiny_backbone, synthetic_root, caplog):
@@ -142,16 +146,7 @@ def test_data_sample_rate_must_match_the_backbone(synthetic_root, tmp_path):
 def test_norm_clipping_reuses_the_guard_norm_and_matches_torch(tiny_backbone, synthetic_root):
     """Clipping with the guard's total norm leaves exactly the gradients torch's clip_grad_norm_ would."""
     module, dm, _ = _fit(tiny_backbone, synthetic_root, poison=set(), max_steps=3, clip_in_optimizer=False)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_steps=3,
-        gradient_clip_val=1e-3,  # far below the tiny model's gradient norm: every step clips
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        limit_val_batches=0,
-        enable_model_summary=False,
-    )
+    trainer = _trainer(3, gradient_clip_val=1e-3)  # far below the tiny model's gradient norm: every step clips
     checked = []
     orig = module.configure_gradient_clipping
 
@@ -171,19 +166,6 @@ def test_norm_clipping_reuses_the_guard_norm_and_matches_torch(tiny_backbone, sy
     assert len(checked) == 3 and all(n > 1e-3 for n in checked)
 
 
-def _clip_trainer(clip: float) -> pl.Trainer:
-    return pl.Trainer(
-        accelerator="cpu",
-        max_steps=3,
-        gradient_clip_val=clip,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        limit_val_batches=0,
-        enable_model_summary=False,
-    )
-
-
 def test_clipping_inside_fused_adamw_gives_the_same_weights(tiny_backbone, synthetic_root):
     """clip_in_optimizer folds the clip into fused AdamW's grad_scale: the weights of clipping the gradients.
 
@@ -201,7 +183,7 @@ def test_clipping_inside_fused_adamw_gives_the_same_weights(tiny_backbone, synth
 
         module.configure_gradient_clipping = spy
         pl.seed_everything(0)
-        _clip_trainer(1e-3).fit(module, datamodule=dm)
+        _trainer(3, gradient_clip_val=1e-3).fit(module, datamodule=dm)
         weights[inside] = [p.detach().clone() for p in module.model.trainable_parameters()]
     assert len(scales) == 6 and scales[:3] == [None] * 3  # the multiply path sets no scale
     assert all(isinstance(s, torch.Tensor) and float(s) > 1 for s in scales[3:])
@@ -223,5 +205,5 @@ def test_clipping_above_the_norm_touches_nothing(tiny_backbone, synthetic_root):
         seen.append(len(grads))
 
     module.configure_gradient_clipping = spy
-    _clip_trainer(1e9).fit(module, datamodule=dm)
+    _trainer(3, gradient_clip_val=1e9).fit(module, datamodule=dm)
     assert len(seen) == 3 and all(n > 0 for n in seen)
