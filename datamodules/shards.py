@@ -124,7 +124,7 @@ class ShardStream(IterableDataset):
 
 @dataclass
 class SyntheticData:
-    """Synthetic spatial scenes created by ``prepare_data`` when missing (SPEC §8).
+    """Synthetic spatial scenes created by ``prepare_data`` when missing.
 
     Attributes:
         root: folder holding ``<split>/shards`` and ``<split>/videos``.
@@ -158,8 +158,8 @@ class ShardDataModule(pl.LightningDataModule):
         steps_per_epoch: training batches per rank per epoch (the stream is resampled, so this defines epochs).
         shuffle_buffer: samples in the training shuffle buffer.
         chunk_seconds: crop length (random grid-aligned crop for training, from 0 otherwise).
-        peak_normalise: scale each chunk to peak 1 (SPEC §5).
-        polarity_flip: random polarity flip in training (SPEC §5).
+        peak_normalise: scale each chunk to peak 1.
+        polarity_flip: random polarity flip in training.
         strict: raise on the first bad sample instead of skipping and counting it (training default: lenient).
         seed: seed of shard resampling, shuffling and augmentation.
         synthetic: create synthetic shards in ``prepare_data`` and use them for every split left unset.

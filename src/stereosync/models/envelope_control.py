@@ -1,4 +1,4 @@
-"""Temporal cue: the RMS envelope as the ControlNet's input (SPEC §3, §4).
+"""Temporal cue: the RMS envelope as the ControlNet's input.
 
 The envelope (``stereosync.envelope.rms_envelope``) is encoded by the frozen pretransform to the latent grid
 (C × L) under ``no_grad``; it is never dropped for classifier-free guidance.
