@@ -339,7 +339,7 @@ class ShardDataModule(pl.LightningDataModule):
         return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
 
     def _trainer_attached(self) -> bool:
-        return getattr(self, "_trainer", None) is not None
+        return getattr(self, "trainer", None) is not None
 
     def _features_dir(self) -> Path:
         """This run's extraction folder: ``predict_dir`` if empty or new, else ``<log dir>/predict/features``."""

@@ -51,7 +51,9 @@ def reference_wav(tmp_path_factory):
     from callbacks.test_writer import write_wav
 
     scene = generate_scene(seed=77, duration=3.0, sample_rate=16000)
-    return write_wav(tmp_path_factory.mktemp("ref") / "steps.wav", scene.audio, 16000)
+    path = tmp_path_factory.mktemp("ref") / "steps.wav"
+    write_wav(path, scene.audio, 16000)
+    return path
 
 
 def predict(tiny_run, models_json, out: Path, *extra: str) -> Path:
