@@ -49,12 +49,24 @@ def join_chunks(
     return out
 
 
-def output_name(source: str) -> Path:
-    """Where a video's outputs go, relative to the output folder: the input's path relative to its folder or
-    list file (so equal file names in different folders do not collide); a file given by absolute path keeps
-    its name."""
-    path = Path(source)
-    return Path(path.name) if path.is_absolute() else Path(*[p for p in path.parts if p not in ("..", ".")])
+def output_names(sources: list[str]) -> dict[str, Path]:
+    """Where each video's outputs go, relative to the output folder, so that no two collide.
+
+    A source relative to its input folder or list file keeps that relative path; sources given by absolute
+    path keep their path below the folder they all share (a single file: its name).
+    """
+    import os
+
+    absolute = [s for s in sources if Path(s).is_absolute()]
+    common = Path(os.path.commonpath(absolute)) if len(absolute) > 1 else None
+    out = {}
+    for s in sources:
+        path = Path(s)
+        if path.is_absolute():
+            out[s] = path.relative_to(common) if common is not None and common != path else Path(path.name)
+        else:
+            out[s] = Path(*[p for p in path.parts if p not in ("..", ".")])
+    return out
 
 
 class PredictionWriter(pl.Callback):
@@ -98,11 +110,12 @@ class PredictionWriter(pl.Callback):
         from stereosync.media import mux_audio, video_duration
 
         folder = self.folder
+        names = output_names(list(self.chunks))
         for source, chunks in self.chunks.items():
             path = self.paths.get(source, source)
             duration, _ = video_duration(path)
             audio = join_chunks(chunks, self.output_sample_rate, duration, self.fade_seconds)
-            name = output_name(source)
+            name = names[source]
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             write_wav(folder / name.with_suffix(".wav"), audio, self.output_sample_rate)
             mp4 = mux_audio(path, audio, self.output_sample_rate, folder / name.with_suffix(".mp4"))

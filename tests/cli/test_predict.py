@@ -141,3 +141,22 @@ def test_test_with_the_predicted_envelope_and_version_1_shards(tiny_run, synthet
     cli_main([*plain, f"--trainer.logger.init_args.save_dir={out / 'v1'}"])  # the paper's envelope: v1 is fine
     with pytest.raises(ValueError, match=r"no 'motion' member \(schema version 1\)"):
         cli_main([*plain, "--data.envelope_source=predicted", f"--trainer.logger.init_args.save_dir={out / 'v1p'}"])
+
+
+def test_the_command_line_shows_the_message_not_a_traceback(tiny_run, models_json, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    video = silent_mp4(generate_scene(seed=505, duration=2.0, sample_rate=16000), tmp_path / "mute.mp4")
+    _, common, ckpt = tiny_run
+    root = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, str(root / "train.py"), "predict", *common, f"--ckpt_path={ckpt}"]
+    cmd += [f"--data.predict_models={models_json}", f"--data.predict_videos={video}"]
+    cmd += [f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    env.pop("STEREOSYNC_TRACEBACK", None)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 2
+    assert "mute.mp4" in done.stderr and "--data.clap_reference" in done.stderr
+    assert "Traceback" not in done.stderr
