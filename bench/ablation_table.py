@@ -87,7 +87,6 @@ def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -
             f"--seed_everything={seed}",
             f"--trainer.max_steps={args.steps}",
             f"--trainer.default_root_dir={root}",
-            f"--trainer.logger.init_args.save_dir={root}",
             f"--trainer.check_val_every_n_epoch={args.val_every}",
             "--trainer.enable_progress_bar=false",
             f"--model.fad={args.fad}",

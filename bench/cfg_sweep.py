@@ -70,7 +70,6 @@ def build_cli(args: argparse.Namespace, run: Path, out: Path, scale: float, shar
             "--config",
             str(config),
             f"--trainer.default_root_dir={out}",
-            f"--trainer.logger.init_args.save_dir={out}",
             "--trainer.enable_progress_bar=false",
             f"--model.sampler.cfg_scale={scale}",
             "--model.fad=false",

@@ -47,8 +47,7 @@ def tiny_run(synthetic_root, tmp_path_factory):
     common = [
         "--config",
         str(ROOT / "configs" / "tiny.yaml"),
-        f"--trainer.default_root_dir={run}",
-        f"--trainer.logger.init_args.save_dir={run}",
+        f"--trainer.default_root_dir={run}",  # the one run-folder key: logs and checkpoints follow it
         "--model.sampler.steps=4",
         *_data_args(synthetic_root),
     ]
@@ -76,7 +75,6 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
             "--model.sampler.steps=3",  # an evaluation-time override wins over the checkpoint (fit used 4)
             f"--ckpt_path={ckpt}",
             f"--trainer.default_root_dir={run / 'test'}",
-            f"--trainer.logger.init_args.save_dir={run / 'test'}",
         ]
     )
     out = run / "test" / "version_0" / "test"

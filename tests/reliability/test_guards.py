@@ -103,7 +103,6 @@ def _cli(*extra: str, synthetic_root: Path, tmp_path: Path) -> list[str]:
         f"--data.train_shards={synthetic_root / 'train' / 'shards'}",
         f"--data.val_shards={synthetic_root / 'val' / 'shards'}",
         f"--trainer.default_root_dir={tmp_path}",
-        f"--trainer.logger.init_args.save_dir={tmp_path}",
         "--data.num_workers=0",
         *extra,
     ]
