@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from helpers import tiny_module
 
-from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
+from stereosync.lightning_module import StereoSync
+from stereosync.training.checkpointing import BACKBONE_PREFIX
 
 
 def _module(backbone, **kw) -> StereoSync:

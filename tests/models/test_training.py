@@ -6,8 +6,9 @@ import pytest
 import torch
 from helpers import tiny_module
 
-from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
+from stereosync.lightning_module import StereoSync
 from stereosync.models.encoders import DepthEncoder
+from stereosync.training.checkpointing import BACKBONE_PREFIX
 
 
 def _module(backbone, **kw):

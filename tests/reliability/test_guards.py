@@ -75,7 +75,7 @@ def test_nonfinite_steps_are_skipped_counted_and_warned(tiny_backbone, synthetic
         seen.append({n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad})
 
     module.on_before_optimizer_step = spy
-    with caplog.at_level(logging.WARNING, logger="stereosync.lightning_module"):
+    with caplog.at_level(logging.WARNING, logger="stereosync.training.guard"):
         trainer.fit(module, dm)
     module.model.controlnet.remove_hooks()
     assert module.nonfinite_total == 2 and module.nonfinite_run == 0
