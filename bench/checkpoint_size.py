@@ -60,7 +60,6 @@ def serialisation_overhead(config: Path) -> tuple[float, list[tuple[str, int, in
             size, pay = buf.getbuffer().nbytes, payload(state)
             rows.append((f"{name}, {dtype}", pay, size))
             per_tensor.append((size - pay) / len(state))
-        module.model.controlnet.remove_hooks()
     return max(per_tensor), rows
 
 

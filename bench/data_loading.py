@@ -72,7 +72,6 @@ def step_rate(config: Path, shards: Path, settings: dict, steps: int) -> float:
     step = OursStep(module)
     step(batches[0])  # warm-up: optimiser state
     times = [step(b)["total"] for b in batches[1:]]
-    module.model.controlnet.remove_hooks()
     return batches[0]["clap"].shape[0] / statistics.median(times)
 
 

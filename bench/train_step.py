@@ -309,7 +309,7 @@ def memory_worker(which: str, config: str, batch_size: int) -> dict[str, Any]:
     batch = synthetic_batch(module, batch_size)
     tokens = token_count(module, batch)
     if which == "ref":  # the reference process holds no ControlNet, projections or optimiser
-        module.model.controlnet.remove_hooks()
+        module.model.controlnet.close()
         del module
         gc.collect()
         _release_freed_memory()
