@@ -23,9 +23,7 @@ from pathlib import Path
 
 import torch
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import REPO, OursStep, build_module  # noqa: E402
+from benchlib import REPO, OursStep, build_module
 
 GOAL = 10.0
 
