@@ -7,10 +7,27 @@ import sys
 from typing import Any
 
 import yaml
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from datamodules.shards import ShardDataModule
 from stereosync.lightning_module import StereoSync
+from stereosync.run_folder import fill_logger_save_dir
+
+
+class StereoSyncCLI(LightningCLI):
+    """LightningCLI whose logger writes to ``trainer.default_root_dir`` unless its ``save_dir`` is given."""
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        if isinstance(args, dict | Namespace):
+            return super().parse_arguments(parser, args)
+        self.config = parser.parse_args(args, _skip_validation=True)  # save_dir may still be missing
+        sub = self.config.get("subcommand")
+        fill_logger_save_dir(self.config[sub].trainer if sub else self.config.trainer)
+        try:
+            parser.validate(self.config)
+        except (TypeError, KeyError, ValueError) as err:
+            parser.error(f"Validation failed: {err}")  # usage message and exit status 2, as argparse does
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
@@ -26,8 +43,8 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
         # A recipe that names its LightningModule (`model: class_path: …`, e.g. configs/envelope_predictor.yaml)
         # runs in subclass mode; every StereoSync recipe keeps its flat `model:` section.
         kwargs["subclass_mode_model"] = True
-        return LightningCLI(None, ShardDataModule, args=args, run=run, **kwargs)
-    return LightningCLI(StereoSync, ShardDataModule, args=args, run=run, **kwargs)
+        return StereoSyncCLI(None, ShardDataModule, args=args, run=run, **kwargs)
+    return StereoSyncCLI(StereoSync, ShardDataModule, args=args, run=run, **kwargs)
 
 
 def names_its_module(args: list[str]) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -144,15 +145,26 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ExtractConfig, ModelCon
     return run, model
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv``, load the models, run the extraction; returns the run summary."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run, model = configs_from_args(args)
+    run_cfg, model = configs_from_args(args)
     featurizer, names = build_featurizer(model)
-    run.extra_meta = names
-    return run_extraction(run, featurizer)
+    run_cfg.extra_meta = names
+    return run_extraction(run_cfg, featurizer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: 0 after a completed run (failed inputs are listed in the failures manifest),
+    1 when the run could not complete (the message, not a traceback), 2 on a usage error (argparse)."""
+    try:
+        run(argv)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"stereosync-extract: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
