@@ -5,10 +5,41 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lightning.pytorch.cli import LightningCLI
+from stereosync import quiet
 
-from datamodules.shards import ShardDataModule
-from stereosync.lightning_module import StereoSync
+quiet.install()  # before lightning (and torchmetrics) are imported: their import-time notices are dropped
+
+from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
+from lightning.pytorch.cli import LightningCLI  # noqa: E402
+
+from datamodules.shards import ShardDataModule  # noqa: E402
+from stereosync.lightning_module import StereoSync  # noqa: E402
+
+
+class EpochProgressBar(RichProgressBar):
+    """Lightning's rich progress bar, whose epoch reads ``Epoch 5`` when epochs are unbounded (``max_epochs: -1``,
+    training ends at ``max_steps``) instead of ``Epoch 5/-2``; ``Epoch 5/9`` with ``max_epochs: 10``."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        max_epochs = self.trainer.max_epochs
+        text = f"Epoch {current_epoch}" + (f"/{max_epochs - 1}" if max_epochs is not None and max_epochs > 0 else "")
+        return f"{text:{len(self.validation_description)}}"  # padded like Lightning's: no flicker with "Validation"
+
+
+class StereoSyncCLI(LightningCLI):
+    """LightningCLI whose default progress bar is :class:`EpochProgressBar` (a configured one is kept)."""
+
+    def instantiate_trainer(self, **kwargs: Any):
+        from lightning.pytorch.callbacks import ProgressBar
+
+        config = self.config_init.get(self.subcommand, self.config_init) if self.subcommand else self.config_init
+        configured = list((config.get("trainer", {}) or {}).get("callbacks") or [])  # a copy: the Trainer extends it
+        trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(c, ProgressBar) for c in configured):
+            for i, callback in enumerate(trainer.callbacks):
+                if type(callback) is RichProgressBar:  # Lightning's default
+                    trainer.callbacks[i] = EpochProgressBar()
+        return trainer
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
@@ -21,5 +52,5 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the hub; avoid minutes of retries
     kwargs: dict[str, Any] = {"save_config_kwargs": {"overwrite": True}, "seed_everything_default": 0}
     if not run:
-        return LightningCLI(StereoSync, ShardDataModule, args=args, run=False, **kwargs)
-    return LightningCLI(StereoSync, ShardDataModule, args=args, **kwargs)
+        return StereoSyncCLI(StereoSync, ShardDataModule, args=args, run=False, **kwargs)
+    return StereoSyncCLI(StereoSync, ShardDataModule, args=args, **kwargs)
