@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from stereosync import quiet
 
 quiet.install()  # before lightning (and torchmetrics) are imported: their import-time notices are dropped
 
+import yaml  # noqa: E402
 from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
 from lightning.pytorch.cli import LightningCLI  # noqa: E402
 
@@ -51,6 +53,24 @@ def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the hub; avoid minutes of retries
     kwargs: dict[str, Any] = {"save_config_kwargs": {"overwrite": True}, "seed_everything_default": 0}
-    if not run:
-        return StereoSyncCLI(StereoSync, ShardDataModule, args=args, run=False, **kwargs)
-    return StereoSyncCLI(StereoSync, ShardDataModule, args=args, **kwargs)
+    if names_its_module(sys.argv[1:] if args is None else args):
+        # A recipe that names its LightningModule (`model: class_path: …`, e.g. configs/envelope_predictor.yaml)
+        # runs in subclass mode; every StereoSync recipe keeps its flat `model:` section.
+        kwargs["subclass_mode_model"] = True
+        return StereoSyncCLI(None, ShardDataModule, args=args, run=run, **kwargs)
+    return StereoSyncCLI(StereoSync, ShardDataModule, args=args, run=run, **kwargs)
+
+
+def names_its_module(args: list[str]) -> bool:
+    """Whether a ``--config`` file given in ``args`` has a ``model.class_path`` (a non-StereoSync module)."""
+    for i, arg in enumerate(args):
+        path = args[i + 1] if arg in ("--config", "-c") and i + 1 < len(args) else None
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as fh:
+                config = yaml.safe_load(fh) or {}
+            model = config.get("model") if isinstance(config, dict) else None
+            if isinstance(model, dict) and "class_path" in model:
+                return True
+    return False

@@ -84,9 +84,9 @@ def load_trainable(module: torch.nn.Module, weights: str | Path) -> torch.nn.Mod
     """
     from safetensors.torch import load_file
 
-    from stereosync.models.backbone import resolve_weights
+    from stereosync.resources import resolve_path
 
-    path = resolve_weights(str(weights))
+    path = resolve_path(weights)
     state = load_file(str(path))
     own = module.state_dict()
     for key, value in state.items():
