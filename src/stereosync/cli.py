@@ -6,17 +6,33 @@ import os
 import sys
 from typing import Any
 
-import yaml
-from jsonargparse import Namespace
-from lightning.pytorch.cli import LightningCLI
+from stereosync import quiet
 
-from datamodules.shards import ShardDataModule
-from stereosync.lightning_module import StereoSync
-from stereosync.run_folder import fill_logger_save_dir
+quiet.install()  # before lightning (and torchmetrics) are imported: their import-time notices are dropped
+
+import yaml  # noqa: E402
+from jsonargparse import Namespace  # noqa: E402
+from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
+from lightning.pytorch.cli import LightningCLI  # noqa: E402
+
+from datamodules.shards import ShardDataModule  # noqa: E402
+from stereosync.lightning_module import StereoSync  # noqa: E402
+from stereosync.run_folder import fill_logger_save_dir  # noqa: E402
+
+
+class EpochProgressBar(RichProgressBar):
+    """Lightning's rich progress bar, whose epoch reads ``Epoch 5`` when epochs are unbounded (``max_epochs: -1``,
+    training ends at ``max_steps``) instead of ``Epoch 5/-2``; ``Epoch 5/9`` with ``max_epochs: 10``."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        max_epochs = self.trainer.max_epochs
+        text = f"Epoch {current_epoch}" + (f"/{max_epochs - 1}" if max_epochs is not None and max_epochs > 0 else "")
+        return f"{text:{len(self.validation_description)}}"  # padded like Lightning's: no flicker with "Validation"
 
 
 class StereoSyncCLI(LightningCLI):
-    """LightningCLI whose logger writes to ``trainer.default_root_dir`` unless its ``save_dir`` is given."""
+    """LightningCLI whose logger writes to ``trainer.default_root_dir`` unless its ``save_dir`` is given, and
+    whose default progress bar is :class:`EpochProgressBar` (a configured one is kept)."""
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         if isinstance(args, dict | Namespace):
@@ -28,6 +44,18 @@ class StereoSyncCLI(LightningCLI):
             parser.validate(self.config)
         except (TypeError, KeyError, ValueError) as err:
             parser.error(f"Validation failed: {err}")  # usage message and exit status 2, as argparse does
+
+    def instantiate_trainer(self, **kwargs: Any):
+        from lightning.pytorch.callbacks import ProgressBar
+
+        config = self.config_init.get(self.subcommand, self.config_init) if self.subcommand else self.config_init
+        configured = list((config.get("trainer", {}) or {}).get("callbacks") or [])  # a copy: the Trainer extends it
+        trainer = super().instantiate_trainer(**kwargs)
+        if not any(isinstance(c, ProgressBar) for c in configured):
+            for i, callback in enumerate(trainer.callbacks):
+                if type(callback) is RichProgressBar:  # Lightning's default
+                    trainer.callbacks[i] = EpochProgressBar()
+        return trainer
 
 
 def cli_main(args: list[str] | None = None, run: bool = True) -> LightningCLI:
