@@ -1,4 +1,4 @@
-"""The ablation benchmark on synthetic spatial scenes (SPEC §8, §9; issue 7).
+"""The ablation benchmark on synthetic spatial scenes (docs/experiments.md).
 
 Trains every ablation of ``configs/ablations/`` over the tiny recipe (``configs/tiny.yaml``) on synthetic training
 scenes, generates the held-out test scenes (scene seeds no training scene uses) and writes a markdown table:

@@ -1,4 +1,4 @@
-"""Choose the classifier-free guidance scale on *validation* scenes (issue 7), never on the held-out test scenes.
+"""Choose the classifier-free guidance scale on *validation* scenes, never on the held-out test scenes.
 
 Re-tests trained runs (``bench/ablation_table.py`` run folders, each with ``version_*/config.yaml`` and
 ``checkpoints/last.ckpt``) at several CFG scales on validation scenes of the synthetic benchmark (the ``val``

@@ -1,4 +1,4 @@
-"""Where a tested run wins and loses Spatial AV-Align (issue 7, docs/ablations.md).
+"""Where a tested run wins and loses Spatial AV-Align.
 
 Reads what ``train.py test`` wrote (``<run>/version_*/test/wav/<key>.wav`` and ``<key>.ref.wav``) and the boxes of
 the test shards, localises every 0.1-s frame of the generated and the reference audio with the metric's own

@@ -1,4 +1,4 @@
-"""How much of the stereo image a trained tiny model takes from the video streams (issue 7, docs/ablations.md).
+"""How much of the stereo image a trained tiny model takes from the video streams.
 
 For every held-out chunk: noise the clean parametric-stereo latent to time t, let the trained model predict x0
 (v-objective: x0 = α·x_t − σ·v) with its tokens and with the tokens dropped (the null condition), and correlate the

@@ -1,4 +1,4 @@
-"""How much of a Spatial AV-Align gap is the choice of test scenes? A paired bootstrap over scenes (issue 7).
+"""How much of a Spatial AV-Align gap is the choice of test scenes? A paired bootstrap over scenes.
 
 Spatial AV-Align pools events over clips: hits / events. The benchmark's held-out set is small (12 scenes, 36
 clips), so which scenes were drawn moves the score. This script reads the per-clip counts the test writer saved
