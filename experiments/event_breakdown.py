@@ -10,8 +10,8 @@ localiser, and splits the generated events (and their hit rate) by
 
 and prints the level of generated and reference frames below each clip's loudest frame.
 
-    python bench/event_breakdown.py runs/ablations/full-seed0
-    python bench/event_breakdown.py runs/ablations/full-seed0 --shards data/bench-16k/test/shards
+    python experiments/event_breakdown.py runs/ablations/full-seed0
+    python experiments/event_breakdown.py runs/ablations/full-seed0 --shards data/bench-16k/test/shards
 """
 
 from __future__ import annotations

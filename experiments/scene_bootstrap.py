@@ -7,7 +7,7 @@ reference clip's, on the same boxes), groups clips by scene (key ``<split>_<scen
 with replacement. Each resample scores every run and the ground truth on the *same* scenes, so the ratio
 "mean over runs / ground truth" is paired. Prints the point estimate and a percentile interval.
 
-    python bench/scene_bootstrap.py runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1
+    python experiments/ablation.py --bootstrap runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1
 """
 
 from __future__ import annotations
