@@ -1,8 +1,10 @@
 """Every N training steps (rank 0): generate a few validation clips and log them to TensorBoard.
 
-Logged per clip: the generated and reference audio, L/R log-spectrogram images, and a plot of the estimated
-pan position (inverse constant-power law of the inter-channel level difference, 0.1-s frames) against the
-tracked box centre over time — the picture of what Spatial AV-Align scores. Runs on a CPU; with a logger other
+Logged per clip: the generated and reference audio, the generated clip's L/R spectrograms (time and frequency
+axes, dB colour bar) and a plot of the estimated pan (inverse constant-power law of the inter-channel level
+difference, 0.1-s frames) of the generated and the reference audio against each tracked box centre over time —
+the picture of what Spatial AV-Align scores. The figures come from :mod:`stereosync.plots` (the demo shows the
+same ones). Runs on a CPU; with a logger other
 than TensorBoard the images and wavs are written under ``<log_dir>/samples`` instead.
 """
 
@@ -16,8 +18,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from stereosync.metrics.functional.localiser import IldLocaliser
-from stereosync.metrics.functional.pan_tracking import box_centres
+from stereosync import plots
 
 log = logging.getLogger(__name__)
 
@@ -25,18 +26,16 @@ log = logging.getLogger(__name__)
 def pan_track(
     audio: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, sample_rate: int, hop_s: float = 0.1
 ) -> dict[str, np.ndarray]:
-    """Per 0.1-s frame: time (s), estimated pan in [0, 1] (NaN where inactive) and box centre (NaN if absent).
+    """Per 0.1-s frame: time (s), estimated pan in [0, 1] (NaN where inactive) and the first object's box centre
+    (NaN if absent).
 
     Args:
         audio: (2, T) stereo clip.
         boxes: (FB, K, 4) boxes at 30 fps; box_mask: (FB, K).
         sample_rate: Hz.
     """
-    pos, active = IldLocaliser()(audio.float().cpu(), sample_rate, hop_s)
-    centres, present = box_centres(pos.shape[0], boxes.cpu().double(), box_mask.cpu(), 30.0, hop_s)
-    pan = torch.where(active[:, 0], pos[:, 0], torch.nan).numpy()
-    box = torch.where(present[:, 0], centres[:, 0], torch.nan).numpy()
-    return {"time": (np.arange(len(pan)) + 0.5) * hop_s, "pan": pan, "box": box}
+    track = plots.pan_track(audio, sample_rate, hop_s)
+    return track | {"box": plots.box_tracks(boxes, box_mask, len(track["time"]), hop_s)[:, 0]}
 
 
 def add_stereo_audio(writer: Any, tag: str, audio: torch.Tensor, step: int, sample_rate: int) -> None:
@@ -56,35 +55,6 @@ def add_stereo_audio(writer: Any, tag: str, audio: torch.Tensor, step: int, samp
         content_type="audio/wav",
     )
     writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, audio=value)]), step)
-
-
-def figure_pan(track: dict[str, np.ndarray], title: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 2.5))
-    ax.plot(track["time"], track["box"], label="box centre", color="tab:blue")
-    ax.scatter(track["time"], track["pan"], label="estimated pan", color="tab:red", s=12)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("left → right")
-    ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def spectrogram_image(audio: torch.Tensor, n_fft: int = 512) -> np.ndarray:
-    """(2, T) → (3, 2·F, frames) uint8-range float image: L on top of R, log magnitude."""
-    spec = torch.stft(
-        audio.float().cpu(), n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True
-    ).abs()
-    db = 20 * torch.log10(spec.clamp(min=1e-5))
-    img = ((db - db.max() + 80).clamp(min=0) / 80).flip(1)  # (2, F, frames), low frequencies at the bottom
-    img = torch.cat([img[0], img[1]], dim=0)
-    return img.unsqueeze(0).repeat(3, 1, 1).numpy()
 
 
 class AudioSampleLogger(pl.Callback):
@@ -142,12 +112,15 @@ class AudioSampleLogger(pl.Callback):
         sr = pl_module.backbone.sample_rate
         writer = getattr(trainer.logger, "experiment", None)
         for i, key in enumerate(batch["__key__"]):
-            track = pan_track(generated[i], batch["boxes"][i], batch["box_mask"][i], sr)
-            fig = figure_pan(track, f"{key} @ step {step}")
+            reference = batch["audio"][i].cpu()
+            fig = plots.pan_figure(
+                generated[i], batch["boxes"][i], batch["box_mask"][i], sr, reference, f"{key} @ step {step}"
+            )
+            spec = plots.spectrogram_figure(generated[i], sr, f"generated {key} @ step {step}")
             if writer is not None and hasattr(writer, "add_audio"):
                 add_stereo_audio(writer, f"samples/{i}/generated", generated[i], step, sr)
                 add_stereo_audio(writer, f"samples/{i}/reference", batch["audio"][i].cpu(), step, sr)
-                writer.add_image(f"samples/{i}/spectrogram_LR", spectrogram_image(generated[i]), step)
+                writer.add_figure(f"samples/{i}/spectrogram_LR", spec, step)
                 writer.add_figure(f"samples/{i}/pan_vs_box", fig, step)
             else:
                 # rank 0 only: trainer.log_dir would be a collective under DDP, the logger's own is not
@@ -155,6 +128,11 @@ class AudioSampleLogger(pl.Callback):
                 folder = Path(base) / "samples" / f"step{step:07d}"
                 folder.mkdir(parents=True, exist_ok=True)
                 fig.savefig(folder / f"{i}_pan_vs_box.png")
+                spec.savefig(folder / f"{i}_spectrogram_LR.png")
+                import matplotlib.pyplot as plt
+
+                plt.close(fig)
+                plt.close(spec)
                 from callbacks.test_writer import write_wav
 
                 write_wav(folder / f"{i}_generated.wav", generated[i].numpy(), sr)

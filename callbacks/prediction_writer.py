@@ -18,11 +18,12 @@ log = logging.getLogger(__name__)
 def join_chunks(
     chunks: list[tuple[float, np.ndarray]], sample_rate: int, duration: float, fade_seconds: float
 ) -> np.ndarray:
-    """Place generated chunks on the video's time axis.
+    """Place generated chunks on the video's time axis, cross-fading where they overlap.
 
-    Chunks (start in s, (2, T) audio) do not overlap (extraction cuts the video into consecutive chunks), so
-    each boundary gets an equal-power fade-out/fade-in of ``fade_seconds`` to avoid clicks. Time the chunks do
-    not cover (the video's tail shorter than a chunk) stays silent.
+    Chunks are (start in s, (2, T) audio). Where two chunks overlap, the earlier fades out and the later fades in
+    over the whole overlap with equal-power (sine/cosine) ramps: independently generated chunks are
+    uncorrelated, so their powers add to a constant. Chunks that only touch get a fade of ``fade_seconds`` on
+    each side of the boundary, to avoid clicks. Audio past ``duration`` (the padded tail) is cut.
 
     Returns:
         (2, round(duration × sample_rate)) float32.
@@ -30,21 +31,47 @@ def join_chunks(
     out = np.zeros((2, int(round(duration * sample_rate))), np.float32)
     n_fade = int(round(fade_seconds * sample_rate))
     ordered = sorted(chunks, key=lambda c: c[0])
-    for i, (start, audio) in enumerate(ordered):
-        audio = audio.copy()
-        if n_fade and i > 0:
-            audio[:, :n_fade] *= np.sin(np.linspace(0, np.pi / 2, n_fade))
-        if n_fade and i < len(ordered) - 1:
-            audio[:, -n_fade:] *= np.cos(np.linspace(0, np.pi / 2, n_fade))
-        a0 = int(round(start * sample_rate))
-        end = min(out.shape[1], a0 + audio.shape[1])
-        out[:, a0:end] += audio[:, : end - a0]
+    starts = [int(round(start * sample_rate)) for start, _ in ordered]
+    for i, (_, audio) in enumerate(ordered):
+        a0, n = starts[i], audio.shape[1]
+        gain = np.ones(n, np.float32)
+        if i > 0:
+            ramp = min(n, starts[i - 1] + ordered[i - 1][1].shape[1] - a0)
+            ramp = ramp if ramp > 0 else min(n, n_fade)
+            gain[:ramp] *= np.sin(np.linspace(0, np.pi / 2, ramp))
+        if i < len(ordered) - 1:
+            ramp = min(n, a0 + n - starts[i + 1])
+            ramp = ramp if ramp > 0 else min(n, n_fade)
+            gain[n - ramp :] *= np.cos(np.linspace(0, np.pi / 2, ramp))
+        end = min(out.shape[1], a0 + n)
+        if end > a0:
+            out[:, a0:end] += audio[:, : end - a0] * gain[: end - a0]
+    return out
+
+
+def output_names(sources: list[str]) -> dict[str, Path]:
+    """Where each video's outputs go, relative to the output folder, so that no two collide.
+
+    A source relative to its input folder or list file keeps that relative path; sources given by absolute
+    path keep their path below the folder they all share (a single file: its name).
+    """
+    import os
+
+    absolute = [s for s in sources if Path(s).is_absolute()]
+    common = Path(os.path.commonpath(absolute)) if len(absolute) > 1 else None
+    out = {}
+    for s in sources:
+        path = Path(s)
+        if path.is_absolute():
+            out[s] = path.relative_to(common) if common is not None and common != path else Path(path.name)
+        else:
+            out[s] = Path(*[p for p in path.parts if p not in ("..", ".")])
     return out
 
 
 class PredictionWriter(pl.Callback):
     """After ``predict``: ``<dir>/<video>.wav`` and ``<dir>/<video>.mp4`` (the input's video stream, copied,
-    with the generated audio), at ``output_sample_rate``.
+    with the generated audio), at ``output_sample_rate``; ``<video>`` keeps the input's relative path.
 
     Args:
         output_dir: folder; default ``<trainer.log_dir>/predict``.
@@ -61,6 +88,7 @@ class PredictionWriter(pl.Callback):
         # trainer.log_dir is a collective under DDP: resolve it once, where every rank calls it together.
         self.folder = Path(self.output_dir or Path(trainer.log_dir or trainer.default_root_dir) / "predict")
         self.chunks = defaultdict(list)
+        self.paths: dict[str, str] = {}
 
     def on_predict_batch_end(
         self,
@@ -76,15 +104,19 @@ class PredictionWriter(pl.Callback):
         audio = AF.resample(outputs["generated"].float(), outputs["sample_rate"], self.output_sample_rate)
         for meta, clip in zip(outputs["meta"], audio):
             self.chunks[str(meta["source"])].append((float(meta["start"]), clip.numpy()))
+            self.paths[str(meta["source"])] = str(meta.get("path", meta["source"]))
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from stereosync.media import mux_audio, video_duration
 
         folder = self.folder
+        names = output_names(list(self.chunks))
         for source, chunks in self.chunks.items():
-            duration, _ = video_duration(source)
+            path = self.paths.get(source, source)
+            duration, _ = video_duration(path)
             audio = join_chunks(chunks, self.output_sample_rate, duration, self.fade_seconds)
-            name = Path(source).stem
-            write_wav(folder / f"{name}.wav", audio, self.output_sample_rate)
-            mux_audio(source, audio, self.output_sample_rate, folder / f"{name}.mp4")
-            log.info("predict: %s → %s (%d chunks, %.2f s)", source, folder / f"{name}.mp4", len(chunks), duration)
+            name = names[source]
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            write_wav(folder / name.with_suffix(".wav"), audio, self.output_sample_rate)
+            mp4 = mux_audio(path, audio, self.output_sample_rate, folder / name.with_suffix(".mp4"))
+            log.info("predict: %s → %s (%d chunks, %.2f s)", path, mp4, len(chunks), duration)

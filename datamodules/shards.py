@@ -24,7 +24,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from datamodules.predict import EnvelopeSource, EnvelopeSourceName
 from stereosync.data import pipeline
+from stereosync.extract.factory import ModelConfig
+
+DEFAULT_ENVELOPE_PREDICTOR = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +128,7 @@ class ShardStream(IterableDataset):
 
 @dataclass
 class SyntheticData:
-    """Synthetic spatial scenes created by ``prepare_data`` when missing (SPEC §8).
+    """Synthetic spatial scenes created by ``prepare_data`` when missing.
 
     Attributes:
         root: folder holding ``<split>/shards`` and ``<split>/videos``.
@@ -158,20 +162,28 @@ class ShardDataModule(pl.LightningDataModule):
         steps_per_epoch: training batches per rank per epoch (the stream is resampled, so this defines epochs).
         shuffle_buffer: samples in the training shuffle buffer.
         chunk_seconds: crop length (random grid-aligned crop for training, from 0 otherwise).
-        peak_normalise: scale each chunk to peak 1 (SPEC §5).
-        polarity_flip: random polarity flip in training (SPEC §5).
+        peak_normalise: scale each chunk to peak 1.
+        polarity_flip: random polarity flip in training.
         strict: raise on the first bad sample instead of skipping and counting it (training default: lenient).
         seed: seed of shard resampling, shuffling and augmentation.
         synthetic: create synthetic shards in ``prepare_data`` and use them for every split left unset.
-        predict_videos: ``predict`` input: a video file, a folder of videos or a list file. Its features are
-            extracted with :mod:`stereosync.extract` into ``predict_dir`` first.
-        predict_models: :class:`stereosync.extract.factory.ModelConfig` fields for that extraction (model
-            folders, ``num_objects``, ``clap_checkpoint`` …); they must match what the training shards used.
-        predict_dir: where ``predict`` writes extracted features (default ``runs/predict/features``).
+        predict_videos: ``predict`` input: a video file, a folder of videos or a list file; videos with or
+            without an audio track. Their features are extracted with :mod:`stereosync.extract` first.
+        predict_models: the models of that extraction (model folders, ``num_objects``, ``clap_checkpoint`` …);
+            they must match what the training shards used.
+        predict_dir: an empty (or new) folder for the extracted features; default ``<run log dir>/predict/features``,
+            so every run extracts its own inputs.
+        predict_hop_seconds: ``predict`` cuts a chunk every this many seconds (chunks overlap by
+            ``chunk_seconds`` − this, and the generated audio is cross-faded there); a multiple of 0.5 s.
         clap_reference: ``predict``: an audio file whose CLAP embedding replaces the video's own (a sound
-            designer's choice of timbre); default: the video's own audio.
+            designer's choice of timbre); needed for a video without an audio track.
         envelope_reference: ``predict``: an audio file whose envelope (timing) replaces the video's own,
-            aligned to the video's start; default: the video's own audio.
+            aligned to the video's start; default: the video's own audio, or the predicted envelope.
+        envelope_source: the ControlNet's envelope at ``test`` and ``predict``: ``audio`` (the chunk's own
+            audio, as in training), ``predicted`` (the envelope predictor, from the video alone) or ``auto``
+            (the own audio where there is one, else predicted). Training always uses the own audio.
+        envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
+            the shipped one was trained on the synthetic scenes at 16 kHz.
     """
 
     def __init__(
@@ -191,15 +203,21 @@ class ShardDataModule(pl.LightningDataModule):
         seed: int = 0,
         synthetic: SyntheticData | None = None,
         predict_videos: str | None = None,
-        predict_models: dict[str, Any] | None = None,
+        predict_models: ModelConfig | None = None,
         predict_dir: str | None = None,
+        predict_hop_seconds: float = 1.5,
         clap_reference: str | None = None,
         envelope_reference: str | None = None,
+        envelope_source: EnvelopeSourceName = "auto",
+        envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
     ):
         super().__init__()
         self.save_hyperparameters()
         if isinstance(synthetic, dict):
             synthetic = SyntheticData(**synthetic)
+        if isinstance(predict_models, dict):
+            predict_models = ModelConfig(**predict_models)
+        self.predict_models = predict_models or ModelConfig()
         self.synthetic = synthetic
         self.shards = {"train": train_shards, "val": val_shards, "test": test_shards}
         if synthetic is not None:
@@ -238,6 +256,17 @@ class ShardDataModule(pl.LightningDataModule):
                 return sample
         return None
 
+    def setup(self, stage: str) -> None:
+        """Start-up check: ``envelope_source: predicted`` at ``test`` needs shards with ``motion`` (version 2)."""
+        if stage == "test" and self.hparams.envelope_source == "predicted":
+            sample = self.peek("test")
+            if sample is not None and "motion" not in sample:
+                raise ValueError(
+                    f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
+                    f"version {sample['json'].get('schema_version')}), which data.envelope_source=predicted reads: "
+                    f"re-extract the videos (or regenerate the synthetic scenes) with this version"
+                )
+
     def set_epoch(self, epoch: int) -> None:
         """Called at each training epoch start: new resampling/shuffle/augmentation draws per epoch."""
         self.epoch = epoch
@@ -273,37 +302,63 @@ class ShardDataModule(pl.LightningDataModule):
         return self._loader(self._stream("val", train=False, strict=self.hparams.strict))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self._stream("test", train=False, strict=True))
+        stream = self._stream("test", train=False, strict=True)
+        if self.hparams.envelope_source == "predicted":
+            h = self.hparams
+            return self._loader(EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate))
+        return self._loader(stream)
 
     def predict_dataloader(self) -> DataLoader:
         """Batches of the videos in ``predict_videos`` (or of the test shards), in order, with references."""
-        from datamodules.predict import ReferenceOverride, extract_for_prediction
+        from datamodules.predict import (
+            PredictStream,
+            ReferenceOverride,
+            check_videos,
+            extract_for_prediction,
+            reference_clap,
+        )
 
         h = self.hparams
         if h.predict_videos is None:
             return self.test_dataloader()
-        out = Path(h.predict_dir or "runs/predict/features")
-        shards = extract_for_prediction(h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_models or {})
-        stream = ShardStream(
-            shards, h.batch_size, h.chunk_seconds, False, h.seed, True, None, 1, h.peak_normalise, False
+        module = getattr(self.trainer, "lightning_module", None) if self._trainer_attached() else None
+        needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
+        check_videos(h.predict_videos, h.clap_reference, needs_clap)
+        out = self._features_dir()
+        shards = extract_for_prediction(
+            h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_hop_seconds, self.predict_models
         )
-        clap = envelope = None
-        if h.clap_reference is not None:
-            from stereosync.clap import ClapAudioEncoder
-            from stereosync.media import read_audio
-
-            encoder = ClapAudioEncoder(
-                (h.predict_models or {}).get("clap_checkpoint"),
-                enable_fusion=(h.predict_models or {}).get("clap_fusion", True),
-            )
-            clap = encoder.embed_numpy(
-                read_audio(h.clap_reference, ClapAudioEncoder.sample_rate), ClapAudioEncoder.sample_rate
-            )
+        batches = PredictStream(shards, h.batch_size, h.peak_normalise)
+        stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)
+        clap = reference_clap(h.clap_reference, self.predict_models) if h.clap_reference is not None else None
+        envelope = None
         if h.envelope_reference is not None:
             from stereosync.media import read_audio
 
             envelope = read_audio(h.envelope_reference, h.sample_rate)
         return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
+
+    def _trainer_attached(self) -> bool:
+        return getattr(self, "trainer", None) is not None
+
+    def _features_dir(self) -> Path:
+        """This run's extraction folder: ``predict_dir`` if empty or new, else ``<log dir>/predict/features``."""
+        if self.hparams.predict_dir is not None:
+            out = Path(self.hparams.predict_dir)
+            if out.exists() and any(out.iterdir()):
+                raise ValueError(
+                    f"data.predict_dir {out} is not empty (features of another run?): give an empty or new folder, "
+                    f"or leave it unset for <run log dir>/predict/features"
+                )
+            return out
+        trainer = self.trainer if self._trainer_attached() else None
+        base = Path((trainer.log_dir or trainer.default_root_dir) if trainer is not None else "runs/predict")
+        out = base / "predict" / "features"
+        n = 1
+        while out.exists() and any(out.iterdir()):  # a run folder without a versioned logger is reused
+            n += 1
+            out = base / "predict" / f"features-{n}"
+        return out
 
 
 class _EpochAware(IterableDataset):

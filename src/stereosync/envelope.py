@@ -1,4 +1,4 @@
-"""The temporal cue: RMS envelope of the audio (SPEC §4).
+"""The temporal cue: RMS envelope of the audio.
 
 Per channel, a causal moving RMS over 10,000 samples (≈ 0.23 s at 44.1 kHz) followed by a 2,000-sample
 moving average; linear amplitude at audio rate. Window lengths are defined at 44.1 kHz and scaled for other

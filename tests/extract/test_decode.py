@@ -112,3 +112,52 @@ def test_audio_gap_is_silence_at_the_right_place():
     assert audio.shape == (2, 400)
     assert np.all(audio[:, 200:300] == 0) and np.all(audio[:, 300:] == 4)
     assert report.bad_times == [0.2]
+
+
+# ---------------------------------------------------------------- generation layout: overlap, tail, silence
+def _silent_mp4(path, seconds: float, fps: int = 30):
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=fps)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(int(seconds * fps)):
+            img = np.full((48, 64, 3), (i * 3) % 255, np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def test_overlapping_chunks_with_a_padded_tail_cover_the_whole_video(tmp_path):
+    from stereosync.data.synthetic import generate_scene, write_mp4
+    from stereosync.extract.decode import DecodeConfig, DecodeReport, iter_chunks
+
+    mp4 = write_mp4(generate_scene(seed=3, duration=5.2, sample_rate=16000), tmp_path / "clip.mp4")
+    cfg = DecodeConfig(sample_rate=16000, hop_seconds=1.5, pad_tail=True)
+    report = DecodeReport()
+    chunks = list(iter_chunks(mp4, cfg, report))
+    assert [c.start for c in chunks] == [0.0, 1.5, 3.0, 4.5]
+    assert all(c.box_frames.shape[0] == 60 and c.depth_frames.shape[0] == 8 for c in chunks)
+    assert chunks[0].previous_box_frame is None
+    np.testing.assert_array_equal(chunks[1].previous_box_frame, chunks[0].box_frames[44])  # the frame at 1.467 s
+    last = chunks[-1]
+    assert last.valid_seconds == pytest.approx(0.7, abs=0.04) and last.audio.shape == (2, 32000)
+    assert not last.audio[:, 12000:].any()  # silence after the end of the video
+    np.testing.assert_array_equal(last.box_frames[-1], last.box_frames[21])  # the last frame, held
+    assert report.tail_seconds == 0.0
+
+
+def test_a_silent_video_decodes_with_allow_silent_and_fails_without(tmp_path):
+    from stereosync.extract import errors
+    from stereosync.extract.decode import DecodeConfig, DecodeReport, has_audio_stream, iter_chunks
+
+    mp4 = _silent_mp4(tmp_path / "silent.mp4", 3.0)
+    assert not has_audio_stream(mp4)
+    chunks = list(iter_chunks(mp4, DecodeConfig(allow_silent=True, pad_tail=True), DecodeReport()))
+    assert [c.start for c in chunks] == [0.0, 2.0] and all(c.audio is None and c.history is None for c in chunks)
+    with pytest.raises(errors.NoAudioStreamError):
+        list(iter_chunks(mp4, DecodeConfig(), DecodeReport()))
+    with pytest.raises(ValueError, match="whole number of frames"):
+        DecodeConfig(hop_seconds=0.3).hop()

@@ -21,7 +21,18 @@ from stereosync.data.schema import SchemaError, decode_member, validate
 
 log = logging.getLogger(__name__)
 
-TENSOR_KEYS = ("audio", "latent", "envelope", "envelope_latent", "depth", "depth_emb", "boxes", "box_mask", "clap")
+TENSOR_KEYS = (
+    "audio",
+    "latent",
+    "envelope",
+    "envelope_latent",
+    "depth",
+    "depth_emb",
+    "boxes",
+    "box_mask",
+    "clap",
+    "motion",
+)
 
 
 class SkipCounter:
@@ -76,7 +87,7 @@ def decode(raw: dict, counter: SkipCounter) -> dict | None:
 def augment(
     sample: dict, chunk_seconds: float, rng: np.random.Generator | None, peak_normalise: bool, polarity_flip: bool
 ) -> dict:
-    """Crop (random with ``rng``, else from 0), then peak-normalise and polarity-flip (SPEC §5)."""
+    """Crop (random with ``rng``, else from 0), then peak-normalise and polarity-flip."""
     sample = transforms.crop(sample, chunk_seconds, rng)
     if peak_normalise:
         sample = transforms.peak_normalise(sample)
@@ -101,7 +112,7 @@ def collate(samples: list[dict], skipped: dict[str, int]) -> dict[str, Any]:
 
     Returns:
         ``{member: tensor (B, ...)}`` for the members every sample has, ``seconds_start`` (B,) = 0 and
-        ``seconds_total`` (B,) = chunk length (SPEC §5), ``meta`` (list of json dicts), ``__key__`` (list),
+        ``seconds_total`` (B,) = chunk length, ``meta`` (list of json dicts), ``__key__`` (list),
         ``skipped`` (per-reason counts since the previous batch of this worker).
     """
     present = [k for k in TENSOR_KEYS if all(k in s for s in samples)]

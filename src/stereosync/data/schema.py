@@ -1,4 +1,4 @@
-"""The shard schema: one definition of every member of a StereoSync sample (SPEC §6).
+"""The shard schema: one definition of every member of a StereoSync sample (docs/design.md, "Shards").
 
 A sample is one chunk of video (2 s by default). The writer (synthetic generator, feature extraction),
 the DataModule and the tests all import this module, so names, dtypes and shapes live here only.
@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Version 2 adds ``motion`` and silent samples (``has_audio: false``); version-1 shards still load."""
 
-# Defaults of the paper's setup (SPEC §1, §5).
+# Defaults of the paper's setup.
 SAMPLE_RATE = 44100
 CHUNK_SECONDS = 2.0
 DEPTH_FPS = 4
@@ -79,18 +81,28 @@ MEMBERS: dict[str, Member] = {
     for m in [
         Member("audio", "f", (AUDIO_CHANNELS, "S"), "stereo waveform in [-1, 1], (2, S) at json sample_rate"),
         Member("latent", "f", ("CL", "L"), "precomputed latent of `audio` (pretransform output, unscaled)"),
-        Member("envelope", "f", ("CE", "S"), "RMS envelope (SPEC §4), linear amplitude, audio rate"),
+        Member("envelope", "f", ("CE", "S"), "RMS envelope (stereosync.envelope), linear amplitude, audio rate"),
         Member("envelope_latent", "f", ("CL", "L"), "precomputed latent of `envelope` (unscaled): ControlNet input"),
         Member("depth", "f", ("FD", "H", "W"), "depth maps at depth_fps, normalised to [0, 1] (near = 1)"),
         Member("depth_emb", "f", ("FD", "D"), "per-depth-frame image-encoder embedding"),
         Member("boxes", "f", ("FB", "K", 4), "[x0, y0, x1, y1] per box frame and object, normalised to [0, 1]"),
         Member("box_mask", "b", ("FB", "K"), "True where the object is detected in that frame"),
         Member("clap", "f", (CLAP_DIM,), "LAION-CLAP audio embedding of the chunk (mono, 48 kHz input)"),
+        Member("motion", "f", ("FB", "M"), "visual timing features per box frame (stereosync.motion), version 2"),
     ]
 }
 
-REQUIRED = ("boxes", "box_mask", "clap")
-"""Members every sample has; plus ``audio`` or ``latent``, and ``depth`` or ``depth_emb``."""
+REQUIRED = ("boxes", "box_mask")
+"""Members every sample has; plus ``clap`` and ``audio`` or ``latent`` unless the json says ``has_audio: false``
+(a chunk of a silent video), and ``depth`` or ``depth_emb``."""
+AUDIO_DERIVED = ("audio", "latent", "envelope", "envelope_latent", "clap")
+"""Members computed from the chunk's own audio: a silent sample has none of them."""
+
+
+def has_audio(meta: Mapping[str, Any]) -> bool:
+    """Whether a sample comes with its own audio (``has_audio`` in the json; version-1 samples always do)."""
+    return bool(meta.get("has_audio", True))
+
 
 JSON_FIELDS = ("schema_version", "source", "start", "duration", "sample_rate", "depth_fps", "box_fps")
 FORBIDDEN_EXTENSIONS = (".pth", ".pt", ".pkl", ".pickle", ".pyd", ".ckpt", ".bin", ".npz")
@@ -170,17 +182,24 @@ def validate(sample: Mapping[str, Any], *, shard: str | None = None, key: str | 
     missing = [f for f in JSON_FIELDS if f not in meta]
     if missing:
         fail(f"json lacks fields {missing}", "json", "missing")
-    if meta["schema_version"] != SCHEMA_VERSION:
+    if meta["schema_version"] not in READABLE_VERSIONS:
         fail(
-            f"schema_version {meta['schema_version']!r} is not supported (this code reads {SCHEMA_VERSION})",
+            f"schema_version {meta['schema_version']!r} is not supported (this code reads {READABLE_VERSIONS})",
             "json",
             "version",
         )
     for name in REQUIRED:
         if name not in sample:
             fail("required member is missing", name, "missing")
-    if "audio" not in sample and "latent" not in sample:
-        fail("needs 'audio' or 'latent'", "audio", "missing")
+    if has_audio(meta):
+        if "clap" not in sample:
+            fail("required member is missing", "clap", "missing")
+        if "audio" not in sample and "latent" not in sample:
+            fail("needs 'audio' or 'latent'", "audio", "missing")
+    else:
+        present = [m for m in AUDIO_DERIVED if m in sample]
+        if present:
+            fail(f"json says has_audio: false but the sample carries {present}", present[0], "invalid")
     if "depth" not in sample and "depth_emb" not in sample:
         fail("needs 'depth' or 'depth_emb'", "depth", "missing")
 

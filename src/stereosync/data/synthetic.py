@@ -1,4 +1,4 @@
-"""Synthetic spatial benchmark (SPEC §8): scenes with known ground truth, their mp4s and shards.
+"""Synthetic spatial benchmark: scenes with known ground truth, their mp4s and shards.
 
 A scene is one or two characters walking on a floor in perspective; each footstep is panned by the
 character's box centre with the constant-power law and attenuated by distance (see :mod:`.scene`); frames,
@@ -31,7 +31,7 @@ from stereosync.envelope import rms_envelope
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
+GENERATOR_VERSION = 2  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
 SECOND_CHARACTER_P = 0.35
 MARKER = "synthetic.json"
 ClapEncoder = Callable[[np.ndarray, int], np.ndarray]
@@ -155,7 +155,7 @@ def scene_to_samples(
     source: str | None = None,
     key_prefix: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Cut a scene into non-overlapping schema samples (SPEC §6), one per ``chunk_seconds``.
+    """Cut a scene into non-overlapping schema samples, one per ``chunk_seconds``.
 
     The envelope (mono mode) is computed over the whole scene and then cut, so a chunk's first samples
     carry the true loudness rather than the causal window's warm-up.
@@ -170,10 +170,15 @@ def scene_to_samples(
 
     Returns:
         Samples ``{"__key__", "json", "audio" (2, S), "envelope" (2, S), "depth" (FD, h, w),
-        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,)}``.
+        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M)}``. ``motion`` comes from the
+        rendered frames through :func:`stereosync.motion.motion_features`, as the extraction computes it from
+        decoded ones.
     """
+    from stereosync.motion import motion_features
+
     sr, fps = scene.sample_rate, scene.video_fps
     envelope = rms_envelope(torch.from_numpy(scene.audio), sr, mode="mono").numpy()
+    motion = motion_features(scene.frames, scene.boxes, scene.box_mask)  # whole scene: row i sees frame i - 1
     n_audio, n_box, n_depth = (int(round(chunk_seconds * r)) for r in (sr, fps, DEPTH_FPS))
     clap_name = "none" if clap_encoder is None else getattr(clap_encoder, "name", type(clap_encoder).__name__)
     samples = []
@@ -209,6 +214,7 @@ def scene_to_samples(
                 "boxes": scene.boxes[b0 : b0 + n_box],
                 "box_mask": scene.box_mask[b0 : b0 + n_box],
                 "clap": clap,
+                "motion": motion[b0 : b0 + n_box],
             }
         )
     return samples

@@ -1,4 +1,4 @@
-"""Per-sample augmentation (SPEC §5): random crop, polarity flip, peak normalisation.
+"""Per-sample augmentation: random crop, polarity flip, peak normalisation.
 
 Applied to one decoded sample (numpy arrays), consistently to audio, envelope and the time-aligned video
 features: a crop moves all streams by the same time offset, on a grid where every stream has a frame boundary
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-_TIME_AXIS = {"audio": -1, "envelope": -1, "depth": 0, "depth_emb": 0, "boxes": 0, "box_mask": 0}
+_TIME_AXIS = {"audio": -1, "envelope": -1, "depth": 0, "depth_emb": 0, "boxes": 0, "box_mask": 0, "motion": 0}
 _RATE_KEY = {
     "audio": "sample_rate",
     "envelope": "sample_rate",
@@ -21,6 +21,7 @@ _RATE_KEY = {
     "depth_emb": "depth_fps",
     "boxes": "box_fps",
     "box_mask": "box_fps",
+    "motion": "box_fps",
 }
 
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from stereosync.extract import errors
-from stereosync.extract.timeline import GridSampler, chunk_count
+from stereosync.extract.timeline import GridSampler
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,17 @@ class DecodeConfig:
         depth_fps: depth frame grid in Hz (paper: 4).
         box_fps: box frame grid in Hz (paper: 30).
         sample_rate: output audio rate in Hz.
-        chunk_seconds: chunk length in s; chunks do not overlap, a shorter tail is dropped.
+        chunk_seconds: chunk length in s.
         max_side: frames are scaled so their long side is at most this many pixels.
         history_seconds: audio before each chunk handed along with it (causal features such as the RMS
             envelope then see the same past as on the whole track).
+        hop_seconds: time between chunk starts; None = ``chunk_seconds`` (consecutive chunks, the training
+            layout). Smaller values overlap chunks (generation cross-fades them). A multiple of both frame
+            periods (0.5 s for 4 and 30 fps).
+        pad_tail: also cut the last, partial chunk (frames after the end repeat the last frame, audio after the
+            end is silence), so the chunks cover the whole video; False drops a tail shorter than a chunk.
+        allow_silent: a video without an audio stream yields chunks without audio (``Chunk.audio`` None)
+            instead of failing with :class:`~stereosync.extract.errors.NoAudioStreamError`.
     """
 
     depth_fps: float = 4.0
@@ -49,6 +57,19 @@ class DecodeConfig:
     chunk_seconds: float = 2.0
     max_side: int = 640
     history_seconds: float = 0.5
+    hop_seconds: float | None = None
+    pad_tail: bool = False
+    allow_silent: bool = False
+
+    def hop(self) -> float:
+        """Seconds between chunk starts (checked against the frame grids)."""
+        hop = self.chunk_seconds if self.hop_seconds is None else float(self.hop_seconds)
+        if not 0 < hop <= self.chunk_seconds:
+            raise ValueError(f"hop_seconds {hop} must be in (0, chunk_seconds = {self.chunk_seconds}]")
+        for fps in (self.depth_fps, self.box_fps):
+            if abs(hop * fps - round(hop * fps)) > 1e-6:
+                raise ValueError(f"hop_seconds {hop} is not a whole number of frames at {fps} fps")
+        return hop
 
 
 @dataclass
@@ -76,20 +97,25 @@ class Chunk:
     Attributes:
         index: chunk number in the video (0-based).
         start: start time in s from the first video frame.
-        audio: (2, S) float32 stereo at the configured rate.
+        audio: (2, S) float32 stereo at the configured rate; None for a silent video.
         depth_frames: (FD, H, W, 3) uint8 RGB frames at ``depth_fps``.
         box_frames: (FB, H, W, 3) uint8 RGB frames at ``box_fps``.
         box_times: (FB,) grid times in s of ``box_frames``.
-        history: (2, H) float32 audio just before ``audio`` (H <= history_seconds x rate; 0 at the start).
+        history: (2, H) float32 audio just before ``audio`` (H <= history_seconds x rate; 0 at the start);
+            None for a silent video.
+        previous_box_frame: (H, W, 3) the box-grid frame just before ``box_frames[0]``; None at the start.
+        valid_seconds: seconds of the chunk inside the video (less than the chunk for a padded tail).
     """
 
     index: int
     start: float
-    audio: np.ndarray
+    audio: np.ndarray | None
     depth_frames: np.ndarray
     box_frames: np.ndarray
     box_times: np.ndarray
-    history: np.ndarray
+    history: np.ndarray | None
+    previous_box_frame: np.ndarray | None = None
+    valid_seconds: float = 0.0
 
 
 def open_container(path: str | os.PathLike):
@@ -108,12 +134,21 @@ def open_container(path: str | os.PathLike):
         raise errors.NotAVideoError(f"not a media file ({err}); first bytes {head[:8]!r}") from err
 
 
-def _streams(container, path: str):
+def _streams(container, path: str, allow_silent: bool = False):
     if not container.streams.video:
         raise errors.NoVideoStreamError("no video stream (audio-only file)")
     if not container.streams.audio:
+        if allow_silent:
+            return container.streams.video[0], None
         raise errors.NoAudioStreamError("no audio stream; samples need the clip's own audio")
     return container.streams.video[0], container.streams.audio[0]
+
+
+def has_audio_stream(path: str | os.PathLike) -> bool:
+    """Whether ``path`` has an audio stream (raises the :mod:`.errors` types for unusable files)."""
+    with open_container(path) as container:
+        _, audio = _streams(container, str(path), allow_silent=True)
+        return audio is not None
 
 
 def _packets(container, stream, report: DecodeReport, path: str) -> Iterator:
@@ -220,34 +255,30 @@ def iter_chunks(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport
 
     Args:
         path: video file.
-        cfg: grids, rate, chunk length, frame size.
+        cfg: grids, rate, chunk length and hop, tail and silence handling, frame size.
         report: filled with warnings, undecodable times, chunk count, dropped tail, frame size.
 
     Yields:
-        :class:`Chunk` for every whole chunk within the shorter of the audio and video.
+        :class:`Chunk` every ``hop`` seconds: each whole chunk within the shorter of the audio and video, plus
+        the padded last one with ``cfg.pad_tail``.
 
     Raises:
         ExtractError: subclasses for unusable files (see :mod:`.errors`).
     """
     path = str(path)
-    audio = load_audio(path, cfg, report)
-    audio_seconds = audio.shape[1] / cfg.sample_rate
-    n_audio = int(round(cfg.chunk_seconds * cfg.sample_rate))
-    fd, fb = (int(round(cfg.chunk_seconds * r)) for r in (cfg.depth_fps, cfg.box_fps))
+    with open_container(path) as container:
+        _, astream = _streams(container, path, cfg.allow_silent)
+    audio = load_audio(path, cfg, report) if astream is not None else None
+    cutter = _Cutter(cfg, audio, report)
     grids = {"depth": GridSampler(cfg.depth_fps), "box": GridSampler(cfg.box_fps)}
-    bufs: dict[str, dict[int, np.ndarray]] = {"depth": {}, "box": {}}
-    state = {"next": 0, "end": 0.0, "frames": 0}
+    state = {"end": 0.0, "frames": 0}
 
     with open_container(path) as container:
-        vstream, _ = _streams(container, path)
+        vstream, _ = _streams(container, path, allow_silent=True)
         vstream.thread_type = "AUTO"
         t0 = _time_origin(vstream)
         report.source_fps = float(vstream.average_rate or 0)
         convert = _converter(vstream, cfg, report, path)
-
-        def settle(pairs, name):
-            for k, frame in pairs:
-                bufs[name][k] = convert(frame)
 
         for frame in _packets(container, vstream, report, path):
             t = (frame.time if frame.time is not None else state["end"] + t0) - t0
@@ -255,19 +286,21 @@ def iter_chunks(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport
             state["end"] = max(state["end"], t + (dur or 1.0 / (report.source_fps or cfg.box_fps)))
             state["frames"] += 1
             for name in grids:
-                settle(grids[name].push(t, frame), name)
-            yield from _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, final=False)
+                cutter.settle(name, ((k, convert(f)) for k, f in grids[name].push(t, frame)))
+            yield from cutter.ready(state["end"], final=False)
         if state["frames"] == 0:
             raise errors.ZeroFramesError("the video stream has no decodable frame")
         for name in grids:
-            settle(grids[name].finish(state["end"]), name)
-    report.duration = min(state["end"], audio_seconds)
-    yield from _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, final=True)
-    report.tail_seconds = max(0.0, report.duration - report.chunks * cfg.chunk_seconds)
+            cutter.settle(name, ((k, convert(f)) for k, f in grids[name].finish(state["end"])))
+    report.duration = min(state["end"], cutter.audio_seconds) if audio is not None else state["end"]
+    yield from cutter.ready(state["end"], final=True)
+    covered = (report.chunks - 1) * cutter.hop + cfg.chunk_seconds if report.chunks else 0.0
+    report.tail_seconds = max(0.0, report.duration - covered)
     if report.chunks == 0:
+        audio_part = f", audio {cutter.audio_seconds:.2f} s" if audio is not None else ""
         raise errors.TooShortError(
-            f"usable length {report.duration:.2f} s (video {state['end']:.2f} s, audio "
-            f"{audio_seconds:.2f} s) is shorter than one {cfg.chunk_seconds:g}-s chunk"
+            f"usable length {report.duration:.2f} s (video {state['end']:.2f} s{audio_part}) is shorter than "
+            f"one {cfg.chunk_seconds:g}-s chunk"
         )
 
 
@@ -297,29 +330,89 @@ def _converter(vstream, cfg: DecodeConfig, report: DecodeReport, path: str):
     return convert
 
 
-def _ready(state, bufs, audio, cfg, fd, fb, n_audio, audio_seconds, report, final: bool) -> Iterator[Chunk]:
-    """Chunks whose frames are all settled; a chunk waits 0.5 s past its end for late corrupt packets."""
-    limit = chunk_count(audio_seconds, cfg.chunk_seconds)
-    while state["next"] < limit:
-        i = state["next"]
-        end = (i + 1) * cfg.chunk_seconds
-        have = all(k in bufs["depth"] for k in range((i + 1) * fd - 1, (i + 1) * fd)) and all(
-            k in bufs["box"] for k in range((i + 1) * fb - 1, (i + 1) * fb)
-        )
-        if not have or (not final and state["end"] < end + 0.5):
-            return
-        depth = np.stack([bufs["depth"].pop(k) for k in range(i * fd, (i + 1) * fd)])
-        box = np.stack([bufs["box"].pop(k) for k in range(i * fb, (i + 1) * fb)])
-        a0 = int(round(i * cfg.chunk_seconds * cfg.sample_rate))
+class _Cutter:
+    """Frames settled on the two grids → chunks every ``hop`` seconds, in order.
+
+    A chunk is cut once its frames exist and the video has run 0.5 s past its end (late corrupt packets still
+    reach it); at the end of the stream the rest is cut, the padded tail included with ``pad_tail``. Frames
+    are dropped once no later chunk can use them.
+    """
+
+    def __init__(self, cfg: DecodeConfig, audio: np.ndarray | None, report: DecodeReport):
+        self.cfg, self.audio, self.report = cfg, audio, report
+        self.hop = cfg.hop()
+        self.audio_seconds = audio.shape[1] / cfg.sample_rate if audio is not None else float("inf")
+        self.n_audio = int(round(cfg.chunk_seconds * cfg.sample_rate))
+        self.frames = {
+            "depth": int(round(cfg.chunk_seconds * cfg.depth_fps)),
+            "box": int(round(cfg.chunk_seconds * cfg.box_fps)),
+        }
+        self.fps = {"depth": cfg.depth_fps, "box": cfg.box_fps}
+        self.bufs: dict[str, dict[int, np.ndarray]] = {"depth": {}, "box": {}}
+        self.next = 0
+
+    def settle(self, name: str, pairs) -> None:
+        for k, img in pairs:
+            self.bufs[name][k] = img
+
+    def _first(self, name: str, i: int) -> int:
+        return int(round(i * self.hop * self.fps[name]))
+
+    def count(self, duration: float) -> int:
+        """Chunks of a video of ``duration`` s."""
+        chunk = self.cfg.chunk_seconds
+        if math.isinf(duration):  # a silent video while it streams: its length is known at the end
+            return sys.maxsize
+        if self.cfg.pad_tail:
+            return 0 if duration <= 1e-6 else max(1, int(np.ceil((duration - chunk) / self.hop - 1e-6)) + 1)
+        return 0 if duration < chunk - 1e-6 else int(np.floor((duration - chunk) / self.hop + 1e-6)) + 1
+
+    def ready(self, video_end: float, final: bool) -> Iterator[Chunk]:
+        limit = self.count(min(video_end, self.audio_seconds)) if final else self.count(self.audio_seconds)
+        while self.next < limit:
+            i = self.next
+            start, end = i * self.hop, i * self.hop + self.cfg.chunk_seconds
+            spans = {n: range(self._first(n, i), self._first(n, i) + self.frames[n]) for n in self.frames}
+            have = all(spans[n][-1] in self.bufs[n] for n in spans)
+            if not final and (not have or video_end < end + 0.5):
+                return
+            if final and not have and not self.cfg.pad_tail:
+                return
+            frames = {n: np.stack([self._frame(n, k) for k in spans[n]]) for n in spans}
+            prev = self.bufs["box"].get(spans["box"][0] - 1)
+            audio, history = self._audio(start)
+            self.report.chunks += 1
+            self.next += 1
+            for n in self.bufs:  # keep what the next chunk (and its previous box frame) reads
+                keep = self._first(n, self.next) - 1
+                for k in [k for k in self.bufs[n] if k < keep]:
+                    del self.bufs[n][k]
+            fb = self.frames["box"]
+            yield Chunk(
+                i,
+                start,
+                audio,
+                frames["depth"],
+                frames["box"],
+                (spans["box"][0] + np.arange(fb)) / self.cfg.box_fps,
+                history,
+                prev,
+                max(0.0, min(self.cfg.chunk_seconds, min(video_end, self.audio_seconds) - start)),
+            )
+
+    def _frame(self, name: str, k: int) -> np.ndarray:
+        buf = self.bufs[name]
+        if k in buf:
+            return buf[k]
+        return buf[max(j for j in buf if j < k)]  # after the end of the video: the last frame, held
+
+    def _audio(self, start: float) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.audio is None:
+            return None, None
+        cfg = self.cfg
+        a0 = int(round(start * cfg.sample_rate))
         h0 = max(0, a0 - int(round(cfg.history_seconds * cfg.sample_rate)))
-        report.chunks += 1
-        state["next"] += 1
-        yield Chunk(
-            i,
-            i * cfg.chunk_seconds,
-            np.ascontiguousarray(audio[:, a0 : a0 + n_audio]),
-            depth,
-            box,
-            (i * fb + np.arange(fb)) / cfg.box_fps,
-            np.ascontiguousarray(audio[:, h0:a0]),
-        )
+        audio = self.audio[:, a0 : a0 + self.n_audio]
+        if audio.shape[1] < self.n_audio:  # the padded tail: silence after the end
+            audio = np.pad(audio, ((0, 0), (0, self.n_audio - audio.shape[1])))
+        return np.ascontiguousarray(audio), np.ascontiguousarray(self.audio[:, h0:a0])

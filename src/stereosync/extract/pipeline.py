@@ -1,6 +1,6 @@
 """The extraction run: videos of one partition -> validated shards, resumable, with a failure manifest.
 
-Outputs in ``out`` (``pNNNN`` = partition): ``shard-pNNNN-NNNNNN.tar`` (samples, SPEC §6),
+Outputs in ``out`` (``pNNNN`` = partition): ``shard-pNNNN-NNNNNN.tar`` (samples, see :mod:`stereosync.data.schema`),
 ``progress-pNNNN.jsonl`` (commit log, see :mod:`.progress`), ``failures-pNNNN.jsonl`` (one line per bad
 input: path, error type, message), ``summary-pNNNN.json`` and ``config-pNNNN.json``.
 """
@@ -144,14 +144,14 @@ class _VideoJob:
                 width=self.report.width,
                 height=self.report.height,
                 envelope_mode=self.featurizer.envelope_mode,
+                has_audio=chunk.audio is not None,
+                path=os.fspath(Path(self.video.path).resolve()),
+                **({"valid_seconds": chunk.valid_seconds} if chunk.valid_seconds < dec.chunk_seconds else {}),
                 **self.cfg.extra_meta,
             )
-            sample = {
-                "__key__": f"{self.video.sample_prefix}_{chunk.index:05d}",
-                "json": meta,
-                "audio": chunk.audio,
-                **m,
-            }
+            sample = {"__key__": f"{self.video.sample_prefix}_{chunk.index:05d}", "json": meta, **m}
+            if chunk.audio is not None:
+                sample["audio"] = chunk.audio
             self.sink.write(sample, self.video.key, chunk.index)
             self.written += 1
 
@@ -229,6 +229,7 @@ def _run_one(
     try:
         job.run()
     except (errors.ExtractError, Exception) as err:  # noqa: BLE001 - any bad input is recorded, the run goes on
+        log.debug("extraction failed", exc_info=True)
         failures.add(video, err, job.written)
         sink.finish_video(video.key, "failed")
         stats["videos_failed"] += 1

@@ -1,4 +1,4 @@
-"""Temporal cue: the RMS envelope as the ControlNet's input (SPEC §3, §4).
+"""Temporal cue: the RMS envelope as the ControlNet's input.
 
 The envelope (``stereosync.envelope.rms_envelope``) is encoded by the frozen pretransform to the latent grid
 (C × L) under ``no_grad``; it is never dropped for classifier-free guidance.
@@ -40,7 +40,11 @@ class EnvelopeControl(nn.Module):
         self.mode, self.from_batch, self.pan_from_boxes = mode, from_batch, pan_from_boxes
 
     def envelope(self, batch: dict, sample_rate: int) -> torch.Tensor:
-        """(B, 2, T) envelope at audio rate, from ``batch["audio"]`` or ``batch["envelope"]``."""
+        """(B, 2, T) envelope at audio rate: the batch's ``control_envelope`` (set by the data side, e.g. the
+        envelope predictor's), else from ``batch["audio"]`` or the stored ``batch["envelope"]``."""
+        if "control_envelope" in batch:
+            env = batch["control_envelope"].float()
+            return env.expand(-1, 2, -1) if env.shape[1] == 1 else env
         if self.from_batch or "audio" not in batch:
             if "envelope" not in batch:
                 raise KeyError("EnvelopeControl needs batch 'audio' or a stored 'envelope' member")
@@ -55,7 +59,7 @@ class EnvelopeControl(nn.Module):
         A batch's precomputed ``envelope_latent`` (``python -m stereosync.data.latents``) is used as is: no VAE
         encoder runs in the step. Box panning needs the waveform envelope, so it always encodes.
         """
-        if "envelope_latent" in batch and not self.pan_from_boxes:
+        if "envelope_latent" in batch and not self.pan_from_boxes and "control_envelope" not in batch:
             return batch["envelope_latent"].float() * backbone.latent_scale
         env = self.envelope(batch, backbone.sample_rate)
         if self.pan_from_boxes:

@@ -25,7 +25,13 @@ class Sampler:
         sigma_max: largest noise level (k-diffusion sigma; 500 ≈ t 0.9987 on SAO's schedule).
         rho: polyexponential schedule parameter.
         cfg_scale: classifier-free guidance scale on the cross-attention tokens (1 = off).
+
+    Progress: the sampler draws no progress bar of its own (under a Trainer it would print one bar per batch
+    inside Lightning's). A caller that wants per-step progress (the demo) sets ``on_step`` on the instance: a
+    callable ``(step, steps)`` called after each denoising step. It is not a setting, so configs never carry it.
     """
+
+    on_step = None  # not a dataclass field (no annotation): set per instance by a caller that shows progress
 
     sampler_type: str = "dpmpp-3m-sde"
     steps: int = 150
@@ -64,6 +70,8 @@ class Sampler:
 
         if self.sampler_type in _SDE_SAMPLERS:
             return self._sample_sde(denoise, noise, [int(s) for s in seeds])
+        if self.sampler_type in _SIGMA_SAMPLERS:
+            return self._sample_sigmas(denoise, noise)
         return sample_k(
             denoise,
             noise,
@@ -86,7 +94,41 @@ class Sampler:
         x = noise * sigmas[0]
         noise_sampler = K.sampling.BrownianTreeNoiseSampler(x, self.sigma_min, self.sigma_max, seed=seeds)
         sampler = getattr(K.sampling, _SDE_SAMPLERS[self.sampler_type])
-        return sampler(K.external.VDenoiser(denoise), x, sigmas, noise_sampler=noise_sampler, disable=False)
+        return sampler(
+            K.external.VDenoiser(denoise),
+            x,
+            sigmas,
+            noise_sampler=noise_sampler,
+            disable=True,
+            callback=self._callback(),
+        )
+
+    def _sample_sigmas(self, denoise, noise: torch.Tensor) -> torch.Tensor:
+        """The deterministic k-diffusion samplers on a sigma schedule, exactly as ``sample_k`` runs them, without
+        its progress bar (``sample_k`` always draws one)."""
+        import k_diffusion as K
+
+        sigmas = K.sampling.get_sigmas_polyexponential(
+            self.steps, self.sigma_min, self.sigma_max, self.rho, device=noise.device
+        )
+        sampler = getattr(K.sampling, _SIGMA_SAMPLERS[self.sampler_type])
+        return sampler(
+            K.external.VDenoiser(denoise), noise * sigmas[0], sigmas, disable=True, callback=self._callback()
+        )
+
+    def _callback(self):
+        """k-diffusion's per-step callback → ``on_step(step, steps)``; None when nobody listens."""
+        on_step = self.on_step
+        if on_step is None:
+            return None
+        return lambda info: on_step(int(info["i"]) + 1, self.steps)
 
 
 _SDE_SAMPLERS = {"dpmpp-2m-sde": "sample_dpmpp_2m_sde", "dpmpp-3m-sde": "sample_dpmpp_3m_sde"}
+_SIGMA_SAMPLERS = {
+    "k-heun": "sample_heun",
+    "k-lms": "sample_lms",
+    "k-dpmpp-2s-ancestral": "sample_dpmpp_2s_ancestral",
+    "k-dpm-2": "sample_dpm_2",
+    "dpmpp-2m": "sample_dpmpp_2m",
+}
