@@ -1,4 +1,4 @@
-"""Benchmark: trainable-only vs full-model checkpoint size, real-size architecture (issue 8, item 4).
+"""Benchmark: trainable-only vs full-model checkpoint size, real-size architecture.
 
     python bench/checkpoint_size.py [--config configs/sao.yaml]
 

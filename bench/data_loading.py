@@ -1,4 +1,4 @@
-"""Benchmark: DataModule throughput vs what the tiny training step consumes (issue 8, item 2).
+"""Benchmark: DataModule throughput vs what the tiny training step consumes.
 
     python bench/data_loading.py [--scenes 12] [--batches 20]
 

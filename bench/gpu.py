@@ -1,4 +1,4 @@
-"""GPU benchmark (one H100, ≤ 8 min): real-size training step and 2-s clip generation (issue 8, GPU script).
+"""GPU benchmark (one H100, ≤ 8 min): real-size training step and 2-s clip generation.
 
     python bench/gpu.py                      # configs/sao.yaml, batch 8, bf16-mixed
     python bench/gpu.py --compile            # also the torch.compile'd step (adds a few minutes of compiling)

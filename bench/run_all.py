@@ -1,4 +1,4 @@
-"""Run every CPU benchmark (issue 8) and print each figure beside its goal.
+"""Run every CPU benchmark and print each figure beside its goal.
 
     python bench/run_all.py                 # ≈ 7-10 min on 2 cores
     python bench/run_all.py --quick         # smoke: tiny training step, small FAD

@@ -1,4 +1,4 @@
-"""Benchmark: seconds per generated 2-s clip, tiny config on a CPU (issue 8, item 5).
+"""Benchmark: seconds per generated 2-s clip, tiny config on a CPU.
 
     python bench/sampling.py [--steps 24 150] [--threads 1]
 

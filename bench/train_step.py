@@ -1,4 +1,4 @@
-"""Benchmark: our complete training step vs the bare stable-audio-tools DiT, real-size SAO, CPU (issue 8, item 1).
+"""Benchmark: our complete training step vs the bare stable-audio-tools DiT, real-size SAO, CPU.
 
     python bench/train_step.py            # real size (configs/sao.yaml), ≈ 5 min on 2 cores
     python bench/train_step.py --quick    # CI smoke: tiny config, one round
@@ -20,7 +20,7 @@ as ``configs/sao.yaml`` does, without checkpointing while the DiT keeps it (row 
 the kernel (the step's large weight gradients: ~150-200 k page faults per step); rows ``caching`` keep freed
 memory for reuse, as a GPU's caching allocator does (:class:`Malloc`, switched in-process between rounds). The
 ``faults`` column counts the minor page faults of each step; ``no optimiser`` is fwd+bwd / reference, the
-comparison issue 8 measured for its bare ControlNet prototype.
+forward + backward share of the step, without the optimiser.
 
 Timing: one process, one thread, interleaved rounds (ours/reference order alternating), medians. Memory: peak RSS
 of separate subprocesses (one builds only the backbone and runs the reference, the other the complete step),
@@ -195,7 +195,7 @@ def summarise(results, memory, module, accumulate: int) -> dict[str, Any]:
                 "paired_min": min(paired),
                 "paired_max": max(paired),
                 "ratio_accumulate": (fb + (gc_ + opt) / accumulate) / ref,
-                "ratio_fwd_bwd": fb / ref,  # without the optimiser: comparable to issue 8's bare prototype
+                "ratio_fwd_bwd": fb / ref,  # without the optimiser
                 "faults_ours": _median(res["ours"], "faults"),
                 "faults_ref": _median(res["ref"], "faults"),
                 "goal": MODES[mode][2],
@@ -246,7 +246,7 @@ def report(s: dict[str, Any], tokens: int, frames: int, rounds: dict[int, int], 
             f" {r['faults_ours'] / 1e3:>9.0f}k/{r['faults_ref'] / 1e3:.0f}k"
         )
     print(
-        "  no optimiser: fwd+bwd / reference (the issue's bare-prototype comparison). faults: minor page faults per"
+        "  no optimiser: fwd+bwd / reference (the step without the optimiser). faults: minor page faults per"
         " step (4-KiB pages of fresh buffers; a GPU's caching allocator has none). caching: glibc keeps freed memory."
     )
     m = s.get("memory")

@@ -1,4 +1,4 @@
-"""The ablation benchmark on synthetic spatial scenes (SPEC §8, §9; issue 7).
+"""The ablation benchmark on synthetic spatial scenes (docs/experiments.md).
 
 Trains every ablation of ``configs/ablations/`` over the tiny recipe (``configs/tiny.yaml``) on synthetic training
 scenes, generates the held-out test scenes (scene seeds no training scene uses) and writes a markdown table:
@@ -6,8 +6,8 @@ Spatial AV-Align, its centre-robust companions (pan correlation / pan MAE agains
 on off-centre boxes), E-L1 and FAD. Three reference rows are computed with the same metrics on the test audio
 itself: ground truth, always-centre (its mono downmix on both channels) and channels-swapped (L ↔ R).
 
-    python bench/ablation_table.py                          # whole table: 12 runs, ≈ 1.5 h on a 2-core CPU
-    python bench/ablation_table.py --rows full no_spatial   # the headline pair (2 seeds each), ≈ 30 min
+    python experiments/ablation.py                          # whole table: 12 runs, ≈ 1.5 h on a 2-core CPU
+    python experiments/ablation.py --rows full no_spatial   # the headline pair (2 seeds each), ≈ 30 min
 
 FAD uses LAION-CLAP HTSAT-tiny (fusion) with ``--clap-checkpoint``; without one, *random* CLAP weights drawn from
 a fixed seed (the same embedder for every row — the row names say ``random``).
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from runlib import REPO, activity_ratio, flatten, last_checkpoint
 
-log = logging.getLogger("ablation_table")
+log = logging.getLogger("ablation")
 
 BASE = REPO / "configs" / "tiny.yaml"
 ABLATIONS = REPO / "configs" / "ablations"
@@ -297,7 +297,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--retest",
         action="store_true",
         help="test each run's trained last.ckpt in --out again (same training arguments) instead of training, e.g. "
-        "at a --cfg-scale chosen on validation scenes (bench/cfg_sweep.py)",
+        "at a --cfg-scale chosen on validation scenes (experiments/ablation.py --cfg-sweep)",
     )
     p.add_argument("--table", default="runs/ablations/table.md", help="markdown table to write")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for every run")

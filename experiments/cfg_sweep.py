@@ -1,12 +1,13 @@
-"""Choose the classifier-free guidance scale on *validation* scenes (issue 7), never on the held-out test scenes.
+"""Choose the classifier-free guidance scale on *validation* scenes, never on the held-out test scenes.
 
-Re-tests trained runs (``bench/ablation_table.py`` run folders, each with ``version_*/config.yaml`` and
+Re-tests trained runs (``experiments/ablation.py`` run folders, each with ``version_*/config.yaml`` and
 ``checkpoints/last.ckpt``) at several CFG scales on validation scenes of the synthetic benchmark (the ``val``
 split: scene seeds neither the training nor the test split uses) and prints one table: Spatial AV-Align, its
 off-centre companion, pan MAE, E-L1 and the activity ratio per scale, averaged over the runs, the same metrics
 on the validation audio itself (ground truth) and the scale with the best mean Spatial AV-Align.
 
-    python bench/cfg_sweep.py runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1 --scales 2 4 6 8
+    python experiments/ablation.py --cfg-sweep runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1 \
+        --scales 2 4 6 8
 
 The validation scenes live in their own folder (``--data-root``), so the training runs' own small ``val`` split
 is not rewritten. The run folders are only read; re-test outputs go to ``--out``.
@@ -117,7 +118,7 @@ def table(results: dict[float, list[dict[str, float]]], truth: dict[str, float])
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="experiments/ablation.py --cfg-sweep", description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", type=Path, help="trained run folders (ablation_table.py --out/<row>-seed<n>)")
+    p.add_argument("runs", nargs="+", type=Path, help="trained run folders (<--out>/<row>-seed<n>)")
     p.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
     p.add_argument("--val-scenes", type=int, default=24, help="validation scenes (3 clips of 2 s each)")

@@ -1,4 +1,4 @@
-"""Where a tested run wins and loses Spatial AV-Align (issue 7, docs/ablations.md).
+"""Where a tested run wins and loses Spatial AV-Align.
 
 Reads what ``train.py test`` wrote (``<run>/version_*/test/wav/<key>.wav`` and ``<key>.ref.wav``) and the boxes of
 the test shards, localises every 0.1-s frame of the generated and the reference audio with the metric's own
@@ -10,8 +10,8 @@ localiser, and splits the generated events (and their hit rate) by
 
 and prints the level of generated and reference frames below each clip's loudest frame.
 
-    python bench/event_breakdown.py runs/ablations/full-seed0
-    python bench/event_breakdown.py runs/ablations/full-seed0 --shards data/bench-16k/test/shards
+    python experiments/event_breakdown.py runs/ablations/full-seed0
+    python experiments/event_breakdown.py runs/ablations/full-seed0 --shards data/bench-16k/test/shards
 """
 
 from __future__ import annotations

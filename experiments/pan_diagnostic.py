@@ -1,4 +1,4 @@
-"""How much of the stereo image a trained tiny model takes from the video streams (issue 7, docs/ablations.md).
+"""How much of the stereo image a trained tiny model takes from the video streams.
 
 For every held-out chunk: noise the clean parametric-stereo latent to time t, let the trained model predict x0
 (v-objective: x0 = α·x_t − σ·v) with its tokens and with the tokens dropped (the null condition), and correlate the
@@ -6,8 +6,8 @@ predicted pan channels with the true pan over active latent frames. Near t = 1 t
 pan, so the correlation (and the regression slope; < 1 = hedging towards the centre) measures what the model
 takes from boxes/depth. Also reported for one-character chunks only (two characters are ambiguous).
 
-    python bench/pan_diagnostic.py runs/ablations/full-seed0/version_0/checkpoints/last.ckpt
-    python bench/pan_diagnostic.py CKPT --ablation no_spatial --times 0.95 0.98 0.995
+    python experiments/pan_diagnostic.py runs/ablations/full-seed0/version_0/checkpoints/last.ckpt
+    python experiments/pan_diagnostic.py CKPT --ablation no_spatial --times 0.95 0.98 0.995
 
 Needs a model on the parametric-stereo latent (``model_config: tiny_ps``, the tiny recipe's default).
 """

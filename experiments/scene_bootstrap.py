@@ -1,4 +1,4 @@
-"""How much of a Spatial AV-Align gap is the choice of test scenes? A paired bootstrap over scenes (issue 7).
+"""How much of a Spatial AV-Align gap is the choice of test scenes? A paired bootstrap over scenes.
 
 Spatial AV-Align pools events over clips: hits / events. The benchmark's held-out set is small (12 scenes, 36
 clips), so which scenes were drawn moves the score. This script reads the per-clip counts the test writer saved
@@ -7,7 +7,7 @@ reference clip's, on the same boxes), groups clips by scene (key ``<split>_<scen
 with replacement. Each resample scores every run and the ground truth on the *same* scenes, so the ratio
 "mean over runs / ground truth" is paired. Prints the point estimate and a percentile interval.
 
-    python bench/scene_bootstrap.py runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1
+    python experiments/ablation.py --bootstrap runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import torch  # noqa: E402
 TINY_SR = 16000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_backbone():
     from stereosync.models.backbone import Backbone
 
@@ -42,7 +42,7 @@ def tiny_batch():
     return make_batch()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def synthetic_root(tmp_path_factory):
     """A small synthetic dataset at 16 kHz: 4 train scenes, 2 val, 2 test (6 s each → 3 chunks), with mp4s."""
     from stereosync.data.synthetic import write_synthetic_dataset

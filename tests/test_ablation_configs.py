@@ -1,4 +1,4 @@
-"""Every shipped config parses, and every ablation switches exactly the streams its name says (issue 7)."""
+"""Every shipped config parses, and every ablation switches exactly the streams its name says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Smoke tests of the performance benchmarks: the CPU scripts run and report what the README quotes."""
+"""Smoke tests of the performance benchmarks: the CPU scripts run and report what docs/benchmarks.md quotes."""
 
 from __future__ import annotations
 

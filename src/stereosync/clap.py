@@ -1,4 +1,4 @@
-"""The LAION-CLAP audio branch (SPEC §4): the project's only seam to ``laion_clap``.
+"""The LAION-CLAP audio branch (docs/design.md#streams): the project's only seam to ``laion_clap``.
 
 ``ClapAudioEncoder`` builds laion_clap's own ``CLAP`` class (HTSAT-tiny audio tower, fusion by default) with a
 one-layer stub text tower, so that nothing is downloaded: laion_clap's default ``roberta`` text tower fetches

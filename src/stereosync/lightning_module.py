@@ -54,7 +54,7 @@ class StereoSync(pl.LightningModule):
         controlnet_depth_factor: fraction of DiT blocks copied into the ControlNet (0.2 → 4 of 24).
         controlnet_checkpointing: activation checkpointing in the ControlNet blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
-            can be matched to them (a departure from the paper, SPEC §10; ``false`` = paper-faithful).
+            can be matched to them (a departure from the paper, docs/design.md#departures; ``false`` = paper-faithful).
         cfg_dropout: probability of replacing a sample's tokens by the null condition during training.
         timesteps: training timestep distribution (``logit_normal`` = SAO; ``uniform``).
         timestep_shift: multiply the noise-to-signal ratio of training timesteps (> 1: more training at high
@@ -63,7 +63,7 @@ class StereoSync(pl.LightningModule):
             the x0-error weight 1/σ² (``objective.loss_weights``); unused for a v backbone (SAO).
         pan_loss_weight: weight of the stereo-image (pan) channels of a parametric-stereo latent in the loss,
             relative to its waveform channels (1 = plain MSE; a departure for the weight-free latent only, see
-            docs/ablations.md). Any other value needs a pretransform with pan channels.
+            docs/experiments.md). Any other value needs a pretransform with pan channels.
         val_timesteps: number of fixed timesteps the validation loss averages over (deterministic noise).
         lr: AdamW learning rate.
         betas: AdamW betas.

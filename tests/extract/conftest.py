@@ -18,7 +18,7 @@ import torch  # noqa: E402
 
 
 # ---------------------------------------------------------------- tiny models of the real classes
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_depth():
     from helpers import tiny_depth_anything
 
@@ -28,7 +28,7 @@ def tiny_depth():
     return TransformersDepth(model, processor, batch_size=16, name="tiny-depth")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_image_encoder():
     import transformers as T
 
@@ -48,7 +48,7 @@ def tiny_image_encoder():
     return TransformersImageEncoder(T.CLIPVisionModelWithProjection(cfg), processor, name="tiny-clip")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tiny_detector():
     from helpers import tiny_rtdetr
 
@@ -58,7 +58,7 @@ def tiny_detector():
     return TransformersDetector(model, processor, classes=("person",), threshold=0.0, name="tiny-rtdetr")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def clap():
     from stereosync.clap import ClapAudioEncoder
 
@@ -113,7 +113,7 @@ def make_featurizer(tiny_depth, tiny_image_encoder, tiny_detector, clap):
 
 
 # ---------------------------------------------------------------- synthetic scenes as mp4s
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def synthetic_videos(tmp_path_factory):
     """Three 6-s synthetic scenes (seeds 11, 12, 13) as mp4s in a folder; returns (folder, {name: Scene})."""
     from stereosync.data.synthetic import generate_scene, write_mp4
@@ -192,12 +192,12 @@ def write_media(
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def media_writer():
     return write_media
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def zoo(tmp_path_factory, synthetic_videos):
     """The bad-input zoo plus good and awkward-but-valid files.
 
@@ -258,12 +258,12 @@ def _run(inputs, out, featurizer, **kw):
     return run_extraction(ExtractConfig(inputs=str(inputs), out=str(out), progress_bar=False, **kw), featurizer)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def read_shards():
     return _read_shards
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def run():
     """``run(inputs, out, featurizer, **ExtractConfig fields) -> summary``."""
     return _run

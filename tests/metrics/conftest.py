@@ -62,7 +62,7 @@ def click_track(times: list[float], seconds: float, sr: int = SR, seed: int = 0)
     return np.stack([y, y])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signals() -> SimpleNamespace:
     """Constructors of test signals (see the module's functions)."""
     return SimpleNamespace(
@@ -75,7 +75,7 @@ def signals() -> SimpleNamespace:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def clap_encoder():
     """The real laion_clap HTSAT-tiny fusion audio branch with random weights (no checkpoint, no network)."""
     from stereosync.clap import ClapAudioEncoder

@@ -1,4 +1,4 @@
-"""E-L1 against an independent numpy/librosa implementation of SPEC §7's definition."""
+"""E-L1 against an independent numpy/librosa implementation of the definition in docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from stereosync.metrics.functional import e_l1, frame_rms
 
 
 def _reference_e_l1(preds: np.ndarray, target: np.ndarray) -> float:
-    """SPEC §7 with librosa: mono, length matched to the reference, rms 512/128 centred reflect, mean |Δ|."""
+    """docs/metrics.md with librosa: mono, length matched to the reference, rms 512/128 centred reflect, mean |Δ|."""
     per_clip = []
     for gen, ref in zip(preds, target):
         gen, ref = gen.mean(axis=0), ref.mean(axis=0)

@@ -1,5 +1,7 @@
 """Pictures of a synthetic scene: video frames, ground-truth depth maps and the mp4 (PyAV).
 
+The scenes: docs/data.md#synthetic-scenes.
+
 Frames show a checkered floor in perspective, a back wall and the characters (head with an eye on the side
 they face, torso, two legs). At each footstep the landing foot comes down onto the floor and flashes for
 0.1 s, and the other foot lifts during the swing, so the step timing is visible to optical flow.

@@ -1,5 +1,7 @@
 """Scene model of the synthetic spatial benchmark: camera, walking paths and footstep sounds.
 
+The benchmark: docs/data.md#synthetic-scenes.
+
 Geometry: a pinhole camera looks at a flat floor. A character at distance ``d`` (metres) stands with its feet
 on image row ``HORIZON_Y + (NEAR_FOOT_Y - HORIZON_Y) * DIST_NEAR / d`` and has a size ``DIST_NEAR / d`` times
 its size at the nearest distance, so farther = higher in frame and smaller. Horizontal positions are the box

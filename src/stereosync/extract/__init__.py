@@ -1,4 +1,4 @@
-"""Feature extraction: real videos -> StereoSync shards.
+"""Feature extraction: real videos -> StereoSync shards (docs/extraction.md).
 
 Pipeline per video: PyAV decoding (:mod:`.decode`, frames picked by timestamp at 4 and 30 fps, audio at
 44.1 kHz stereo) -> 2-s chunks -> depth maps + depth-frame embeddings (:mod:`.depth`, :mod:`.image_encoder`,

@@ -1,4 +1,4 @@
-"""Evaluation metrics (SPEC §7): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking.
+"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking.
 
 Each metric is a ``torchmetrics.Metric`` whose states are sums reduced across ranks; the maths lives in
 :mod:`stereosync.metrics.functional`. Networks (FAD embedder, learned localiser) are injected, never built

@@ -1,7 +1,8 @@
 """The frozen Stable Audio Open backbone — the project's only seam to ``stable_audio_tools`` (pinned 0.0.19).
 
 Builds the DiT, the pretransform (VAE) and SAO's ``seconds_start``/``seconds_total`` number conditioners from a
-stable-audio-tools model config, drops the T5 prompt conditioner (SPEC §2), loads local weights and freezes
+stable-audio-tools model config, drops the T5 prompt conditioner (docs/design.md#backbone), loads local weights and
+freezes
 everything. Nothing here ever reaches the network.
 
 Also exposes the two further things the rest of the project needs from stable-audio-tools: a fresh
@@ -41,7 +42,7 @@ def strip_text_conditioning(config: dict, seconds_as_tokens: bool = True) -> dic
     Args:
         config: stable-audio-tools ``diffusion_cond`` model config.
         seconds_as_tokens: keep ``seconds_start``/``seconds_total`` as two cross-attention tokens, as SAO was
-            pretrained (SPEC §2). ``False`` keeps them global only (the predecessor's layout).
+            pretrained (docs/design.md#backbone). ``False`` keeps them global only (the predecessor's layout).
     """
     config = copy.deepcopy(config)
     model = config["model"]
@@ -107,7 +108,7 @@ def build_own_pretransform(config: dict) -> nn.Module | None:
 
 
 class Backbone(nn.Module):
-    """Frozen SAO: DiT + pretransform + number conditioners, built from a model config (SPEC §2).
+    """Frozen SAO: DiT + pretransform + number conditioners, built from a model config (docs/design.md#backbone).
 
     The model config's ``model.diffusion.prediction`` (this project's key, required: ``"v"`` for SAO) says what the
     DiT's output means: ``"v"`` or ``"x0"`` (the clean latent, for DiTs narrower than their latent; see
@@ -119,7 +120,8 @@ class Backbone(nn.Module):
             ``$STEREOSYNC_SAO_DIR`` and, if that is unset, keeps random weights (tests, tiny runs).
         seconds_as_tokens: also feed ``seconds_start``/``seconds_total`` as cross-attention tokens (SAO layout).
         latent_scale: latents are ``pretransform.encode(audio) * latent_scale``; weight-free pretransforms
-            (``patched``) need it to reach about unit variance (SPEC §10). Recorded in the hyper-parameters.
+            (``patched``) need it to reach about unit variance (docs/design.md#departures).
+            Recorded in the hyper-parameters.
         activation_checkpointing: the DiT's own per-block checkpointing (stable-audio-tools default: on).
         frozen: freeze everything (StereoSync). ``False`` trains the DiT and the number conditioners — only for
             pretraining a small backbone on the project's own data (``configs/tiny_pretrain.yaml``), as SAO was
@@ -247,7 +249,7 @@ class Backbone(nn.Module):
         """(B, C, L) scaled latent → (B, 2, T) audio, cropped to ``num_samples`` when given.
 
         Decodes with the pretransform directly: ``generate_diffusion_cond`` reads the device/dtype from the
-        pretransform's parameters, which a weight-free pretransform does not have (SPEC §10).
+        pretransform's parameters, which a weight-free pretransform does not have (docs/design.md#departures).
         """
         dtype = next(self.pretransform.parameters(), latent).dtype
         audio = self.pretransform.decode((latent / self.latent_scale).to(dtype)).float()

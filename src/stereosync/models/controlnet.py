@@ -1,4 +1,4 @@
-"""ControlNet: the temporal-envelope path (SPEC §3; design of Stable-V2A / stable-audio-controlnet).
+"""ControlNet: the temporal-envelope path (docs/design.md#controlnet; design of Stable-V2A / stable-audio-controlnet).
 
 A trainable copy of the DiT's first N blocks and its input embedders, initialised from the frozen backbone.
 A zero-initialised 1×1 conv maps the control latent (the VAE-encoded envelope) onto the noisy latent; a
@@ -6,7 +6,8 @@ zero-initialised 1×1 projection per copied block maps that block's output to a 
 input of main block i. At step 0 all residuals are exactly zero, so the full model equals the backbone.
 
 Frame time (``frame_time``, on by default; a departure from the paper): the DiT gives its latent frames only
-*relative* positions (rotary self-attention) and its cross-attention tokens none (SPEC §10), so a latent frame
+*relative* positions (rotary self-attention) and its cross-attention tokens none (docs/design.md#departures), so a
+latent frame
 cannot pick the box/depth token of its own time. A zero-initialised 1×1 conv adds sinusoids of the latent
 frame's absolute time in the chunk — the basis the token streams' ``FrameTimeEmbedding`` uses — to the
 ControlNet's input; its residuals then carry time into the frozen blocks too.

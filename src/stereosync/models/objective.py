@@ -1,4 +1,4 @@
-"""The v-objective of SAO (SPEC §2): x_t = α·x0 + σ·ε, target v = α·ε − σ·x0, α = cos(tπ/2), σ = sin(tπ/2).
+"""The v-objective of SAO: x_t = α·x0 + σ·ε, target v = α·ε − σ·x0, α = cos(tπ/2), σ = sin(tπ/2).
 
 A backbone may instead *parameterise* its output as x0 (``Backbone.prediction == "x0"``): its network output F is
 the clean-latent estimate and v̂ = (α·x_t − F)/σ, so samplers and losses still see v. The reason is rank: a DiT
@@ -28,9 +28,10 @@ def sample_timesteps(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
-    """Training timesteps (B,): ``logit_normal`` t = sigmoid(N(0, 1)) (SAO, SPEC §2) or ``uniform`` U(0, 1).
+    """Training timesteps (B,): ``logit_normal`` t = sigmoid(N(0, 1)) (SAO) or ``uniform`` U(0, 1).
 
-    Logit-normal rarely visits the high-noise end where sampling starts (SPEC §10); ``uniform`` covers it.
+    Logit-normal rarely visits the high-noise end where sampling starts (docs/design.md#departures); ``uniform``
+    covers it.
     """
     if distribution == "logit_normal":
         return torch.sigmoid(torch.randn(batch_size, generator=generator, device=device))

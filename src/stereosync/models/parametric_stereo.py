@@ -12,7 +12,7 @@ where ``θ = atan2(‖R‖, ‖L‖)`` is the frame's constant-power pan angle. 
 ``R = sin θ·m``, so a single source panned with the constant-power law (the synthetic scenes' footsteps) comes
 back exactly; diffuse or multi-source content loses its inter-channel decorrelation inside a frame.
 
-Why it exists (issue 7, docs/ablations.md): in the ``patched`` latent a left/right level difference is a
+Why it exists: in the ``patched`` latent a left/right level difference is a
 multiplicative relation between two raw-sample blocks, and the tiny models never learned to produce it. Here the
 stereo image of a frame is a single number the DiT predicts directly. The pan value is repeated over
 ``pan_channels`` channels with independent diffusion noise, so (i) it carries a useful share of the diffusion

@@ -1,4 +1,7 @@
-"""Sampling: stable-audio-tools' k-diffusion samplers with the ControlNet control passed through (SPEC §5)."""
+"""Sampling: stable-audio-tools' k-diffusion samplers with the ControlNet control passed through.
+
+Settings and defaults: docs/design.md#training.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from stereosync.models.stereosync import Conditioning, StereoSyncModel
 
 @dataclass
 class Sampler:
-    """Sampler settings (defaults: the predecessor's, SPEC §5).
+    """Sampler settings (defaults: the predecessor's, docs/design.md#training).
 
     Attributes:
         sampler_type: a stable-audio-tools ``sample_k`` type (``dpmpp-3m-sde``, ``dpmpp-2m-sde``, ``k-heun``, …).

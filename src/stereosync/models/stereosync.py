@@ -1,4 +1,6 @@
-"""StereoSync's model: frozen backbone + ControlNet + conditioning projections (SPEC §1, Fig. 1 of the paper).
+"""StereoSync's model: frozen backbone + ControlNet + conditioning projections (Fig. 1 of the paper).
+
+Data flow and shapes: docs/design.md#data-flow.
 
 Cross-attention tokens = [depth tokens | box tokens | CLAP token | seconds_start, seconds_total tokens]
 (the last two from SAO's frozen number conditioners, when ``seconds_as_tokens``); global conditioning = SAO's
@@ -53,7 +55,7 @@ class StereoSyncModel(nn.Module):
         controlnet_depth_factor: fraction of DiT blocks the ControlNet copies.
         controlnet_checkpointing: activation checkpointing in the ControlNet's blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
-            can be matched to them (a departure from the paper, SPEC §10; ``false`` = paper-faithful).
+            can be matched to them (a departure from the paper, docs/design.md#departures; ``false`` = paper-faithful).
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""AV-Align (Yariv et al. 2024, current reference version; SPEC §7): IoU of audio onsets and motion peaks.
+"""AV-Align (Yariv et al. 2024, current reference version; docs/metrics.md): IoU of audio onsets and motion peaks.
 
 Audio peaks: ``librosa.onset.onset_detect`` on the mono waveform at 22,050 Hz (``librosa.load``'s default rate
 and resampler). Video peaks: per frame, mean Farnebäck optical-flow magnitude to the previous frame (OpenCV,

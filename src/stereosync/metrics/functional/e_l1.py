@@ -1,4 +1,4 @@
-"""E-L1: mean absolute difference of frame-RMS energy envelopes (SPEC §7, the predecessor's evaluation).
+"""E-L1: mean absolute difference of frame-RMS energy envelopes (docs/metrics.md, the predecessor's evaluation).
 
 Mono at 44.1 kHz; generated audio zero-padded or cropped to the reference length; frame RMS with frame 512,
 hop 128, centred with reflect padding, linear amplitude (``librosa.feature.rms`` semantics); per-clip mean of

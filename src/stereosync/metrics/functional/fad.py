@@ -1,4 +1,4 @@
-"""Fréchet distance between Gaussian fits of two embedding sets (FAD, SPEC §7).
+"""Fréchet distance between Gaussian fits of two embedding sets (FAD, docs/metrics.md).
 
 FD = |μ₁ − μ₂|² + tr(Σ₁) + tr(Σ₂) − 2 tr((Σ₁ Σ₂)^½). The trace of the matrix square root is computed from
 eigen-decompositions of symmetric matrices: with S = Σ₁^½ (symmetric), Σ₁Σ₂ = S (S Σ₂ S) S⁻¹ is similar to the

@@ -1,7 +1,7 @@
 """Sound-event localisers for Spatial AV-Align: where, horizontally, is each active sound every 0.1 s.
 
 SAVGBench uses a trained stereo SELD network; none is available offline, so the default here is model-free
-(SPEC §7): per frame, activity from the frame energy and position from the inter-channel level difference
+(docs/metrics.md): per frame, activity from the frame energy and position from the inter-channel level difference
 (ILD) through the inverse of the constant-power panning law. A learned localiser plugs in through
 :class:`EventLocaliser`.
 

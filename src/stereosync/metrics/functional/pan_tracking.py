@@ -1,4 +1,4 @@
-"""Centre-robust companions of Spatial AV-Align (SPEC §7; the project's own metric).
+"""Centre-robust companions of Spatial AV-Align (docs/metrics.md; the project's own metric).
 
 Spatial AV-Align is centre-biased: a sound mixed to the centre, x = 0.5, overlaps any box that reaches into
 [0.5 − m, 0.5 + m]. Three numbers that a centred (or otherwise static) mix cannot game:

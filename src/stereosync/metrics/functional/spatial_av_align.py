@@ -1,4 +1,4 @@
-"""Spatial AV-Align (SAVGBench, Shimada et al.; SPEC §7), the StereoSync paper's headline metric.
+"""Spatial AV-Align (SAVGBench, Shimada et al.; docs/metrics.md), the StereoSync paper's headline metric.
 
 Every 0.1 s, each active sound event gets a horizontal position x (from an :class:`EventLocaliser`). The event
 is a true positive if some box in the video frames within ±1 frame at 4 fps (±0.25 s) of the event overlaps

@@ -1,4 +1,4 @@
-"""Trainable projections that turn each conditioning stream into cross-attention tokens (SPEC §4)."""
+"""Trainable projections that turn each conditioning stream into cross-attention tokens (docs/design.md#streams)."""
 
 from stereosync.models.encoders.boxes import BoxEncoder
 from stereosync.models.encoders.clap_token import ClapEncoder

@@ -1,10 +1,10 @@
-"""Spatial cue 2: tracked bounding boxes at 30 fps → cross-attention tokens (SPEC §4).
+"""Spatial cue 2: tracked bounding boxes at 30 fps → cross-attention tokens (docs/design.md#streams).
 
 ``per_number`` (the paper): each coordinate of each box is one token, SAO NumberConditioner style — learned
 Fourier features of the number, then a linear layer. ``per_frame`` (compact): one token per frame and object
 from the four coordinates. A frame where an object is not detected gets a learned *absent* token, never a fake
 box. With ``time_embedding`` each token also carries its frame time (the paper's per-number tokens lack it,
-SPEC §10; switch it off for the paper-faithful ablation).
+docs/design.md#departures; switch it off for the paper-faithful ablation).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Semantic cue: the LAION-CLAP audio embedding as one cross-attention token (SPEC §4)."""
+"""Semantic cue: the LAION-CLAP audio embedding as one cross-attention token (docs/design.md#streams)."""
 
 from __future__ import annotations
 

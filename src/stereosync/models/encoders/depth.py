@@ -1,4 +1,4 @@
-"""Spatial cue 1: depth maps at 4 fps → one token per frame (SPEC §4).
+"""Spatial cue 1: depth maps at 4 fps → one token per frame (docs/design.md#streams).
 
 Two inputs: precomputed per-frame image-encoder embeddings (the paper: EVA-CLIP ViT-g on each depth map) through
 a linear layer, or small raw depth maps through a small trainable conv encoder (where no image encoder is
@@ -23,7 +23,7 @@ class DepthEncoder(nn.Module):
         source: ``"embedding"`` reads batch ``depth_emb`` (B, F, D); ``"maps"`` reads ``depth`` (B, F, H, W).
         embed_dim: D, width of precomputed embeddings (``source="embedding"``; EVA-CLIP ViT-g: 1024).
         channels: conv widths of the map encoder (``source="maps"``).
-        time_embedding: add a frame-time embedding (tokens otherwise carry no time, SPEC §10).
+        time_embedding: add a frame-time embedding (tokens otherwise carry no time, docs/design.md#departures).
     """
 
     def __init__(

@@ -1,6 +1,7 @@
 """Frame-time embedding for token streams.
 
-stable-audio-tools gives cross-attention context tokens no positional information (SPEC §10), so a time series
+stable-audio-tools gives cross-attention context tokens no positional information (docs/design.md#departures), so a
+time series
 of tokens (one per depth frame or box frame) carries its own: sinusoidal features of the frame's time within the
 chunk, through a zero-initialised linear layer, added to each token.
 """
