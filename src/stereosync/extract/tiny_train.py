@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--model", choices=["detector", "depth"], required=True)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--scenes", type=int, default=None, help="training scenes (default 160)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 2000 detector, 1200 depth)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1500 detector, 1000 depth)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=24, help="channels at stride 4")
@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     detector = args.model == "detector"
     scenes = args.scenes or 160
-    steps = args.steps or (2000 if detector else 1200)
+    steps = args.steps or (1500 if detector else 1000)
     t0 = time.perf_counter()
     videos = labelled_videos(frame_seeds("tiny-vision-train", scenes, args.seed), progress=True)
     t_data = time.perf_counter() - t0
