@@ -13,7 +13,7 @@ decoded by the extraction's decoder, exactly as ``stereosync-extract`` sees them
 
 Command (2-core CPU, 1-2 threads, ~2 min)::
 
-    python experiments/tiny_vision_eval.py --scenes 24 --out experiments/results/tiny_vision_eval.json
+    python experiments/tiny_vision_eval.py --scenes 24 --out runs/tiny_vision_eval.json
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def main(argv=None) -> dict:
     detector = TinyDetector.from_file(args.detector, threshold=0.01)
     result = {
         "setting": f"{args.scenes} held-out synthetic scenes (seed stream tiny-vision-heldout), mp4 round trip, "
-        f"CPU, {args.threads} threads",
+        f"CPU, {args.threads} thread(s)",
         "command": "python experiments/tiny_vision_eval.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "detector": detector_scores(detector, videos, args.activation),
     }

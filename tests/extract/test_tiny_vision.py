@@ -4,11 +4,12 @@ Scenes come from the ``tiny-vision-test`` seed stream, which neither training (`
 held-out measurement (``tiny-vision-heldout``, experiments/tiny_vision_eval.py) uses, and go through a real
 mp4 encode/decode.
 
-Depth bound: on the characters' pixels the empty room's map (a model blind to the characters) is off by
-0.33 on average (held-out scenes, docs/tiny_vision.md) and the shipped model by about 0.05; the test requires
-under 0.15, less than half the blind error, so it fails unless the model sees each character at roughly its
-distance. Over the whole map the bound is 0.015 (a random model is off by about 0.25; the shipped one by
-under 0.01).
+Depth bounds (nearness in [0, 1], mean absolute error on the test scenes' 4-fps frames): on the characters'
+pixels the empty room's map, i.e. a model blind to the characters, is off by 0.22-0.40 and the shipped model
+by 0.03-0.04, so the bound is 0.1 (under half the blind error, over twice the model's); over the whole map
+randomly initialised models (this architecture, the tests' tiny Depth Anything) are off by 0.25-0.35 and
+the shipped model by under 0.007, so the bound is 0.015. Together they fail unless the model gets the room
+right and sees each character at roughly its distance.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_depth_model_error_on_a_fresh_frame_is_within_the_bound(fresh_videos):
         assert pred.shape == video.depth.shape and pred.min() >= 0 and pred.max() <= 1
         chars = np.abs(video.depth - depth_background(*video.depth.shape[1:])[None]) > 1e-6
         err = np.abs(pred - video.depth)
-        assert chars.any() and err[chars].mean() < 0.15, f"scene {video.seed}: {err[chars].mean():.3f}"
+        assert chars.any() and err[chars].mean() < 0.1, f"scene {video.seed}: {err[chars].mean():.3f}"
         assert err.mean() < 0.015, f"scene {video.seed}: whole-map error {err.mean():.4f}"
 
 

@@ -116,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m stereosync.extract.tiny_train", description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=["detector", "depth"], required=True)
     p.add_argument("--out", required=True, help="output .safetensors file")
-    p.add_argument("--scenes", type=int, default=None, help="training scenes (default 160)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 2000 detector, 1200 depth)")
+    p.add_argument("--scenes", type=int, default=None, help="training scenes (default 60)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 600 detector, 500 depth)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=24, help="channels at stride 4")
@@ -129,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     detector = args.model == "detector"
-    scenes = args.scenes or 160
-    steps = args.steps or (2000 if detector else 1200)
+    scenes = args.scenes or 60
+    steps = args.steps or (600 if detector else 500)
     t0 = time.perf_counter()
     videos = labelled_videos(frame_seeds("tiny-vision-train", scenes, args.seed), progress=True)
     t_data = time.perf_counter() - t0
