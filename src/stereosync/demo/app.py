@@ -84,7 +84,9 @@ def build_app(engine: Any):
         with gr.Row():
             with gr.Column():
                 video_in = gr.Video(label="video", sources=["upload"], elem_id="video_in")
-                ref_in = gr.Audio(label="reference sound (timbre)", sources=["upload"], type="filepath")
+                ref_in = gr.Audio(
+                    label="reference sound (timbre)", sources=["upload"], type="filepath", elem_id="ref_in"
+                )
                 example_in = gr.Dropdown(
                     [NO_EXAMPLE, *examples], value=NO_EXAMPLE, label="or an example sound", elem_id="example_in"
                 )
