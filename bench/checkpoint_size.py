@@ -20,9 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import REPO, build_module  # noqa: E402
+from benchlib import REPO, build_module
 
 GOAL = 1 / 5
 GIB, MIB = 2**30, 2**20
@@ -60,7 +58,6 @@ def serialisation_overhead(config: Path) -> tuple[float, list[tuple[str, int, in
             size, pay = buf.getbuffer().nbytes, payload(state)
             rows.append((f"{name}, {dtype}", pay, size))
             per_tensor.append((size - pay) / len(state))
-        module.model.controlnet.remove_hooks()
     return max(per_tensor), rows
 
 

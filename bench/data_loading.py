@@ -23,9 +23,7 @@ from pathlib import Path
 
 import torch
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import REPO, OursStep, build_module  # noqa: E402
+from benchlib import REPO, OursStep, build_module
 
 GOAL = 10.0
 
@@ -72,7 +70,6 @@ def step_rate(config: Path, shards: Path, settings: dict, steps: int) -> float:
     step = OursStep(module)
     step(batches[0])  # warm-up: optimiser state
     times = [step(b)["total"] for b in batches[1:]]
-    module.model.controlnet.remove_hooks()
     return batches[0]["clap"].shape[0] / statistics.median(times)
 
 

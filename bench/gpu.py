@@ -24,9 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import (  # noqa: E402
+from benchlib import (
     CHUNK_SECONDS,
     MODES,
     REPO,

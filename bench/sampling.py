@@ -19,9 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_step import CHUNK_SECONDS, REPO, build_module, model_args, synthetic_batch  # noqa: E402
+from benchlib import CHUNK_SECONDS, REPO, build_module, model_args, synthetic_batch
 
 
 def time_generation(module, steps: int, repeats: int, seconds: float) -> list[float]:

@@ -46,7 +46,6 @@ def common(a: argparse.Namespace, root: Path) -> list[str]:
         "--config",
         str(REPO / "configs" / "tiny.yaml"),
         f"--trainer.default_root_dir={root}",
-        f"--trainer.logger.init_args.save_dir={root}",
         "--trainer.enable_progress_bar=false",
         f"--data.synthetic.root={a.out / 'data'}",
         f"--data.synthetic.test_scenes={a.test_scenes}",

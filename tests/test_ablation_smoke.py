@@ -1,27 +1,20 @@
-"""Smoke test of ``bench/ablation_table.py``: one row, a few steps, tiny data — the whole path runs (issue 7)."""
+"""Smoke test of ``experiments/ablation.py``: one row, a few steps, tiny data — the whole path runs, with the CFG
+sweep, the scene bootstrap and the event breakdown on its run (``experiments/`` is on the tests' import path)."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def load_bench(name: str = "ablation_table"):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # as an import would: --jobs pickles its worker function by name
-    spec.loader.exec_module(module)
-    return module
+import ablation
+import event_breakdown
+import runlib
+import scene_bootstrap
 
 
 def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
-    bench = load_bench()
+    bench = ablation
     table = tmp_path / "table.md"
     argv = (
         [
@@ -58,16 +51,16 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     gen = sum(int(r["spatial_tp"]) + int(r["spatial_fn"]) for r in rows)
     ref = sum(int(r["spatial_tp_reference"]) + int(r["spatial_fn_reference"]) for r in rows)
     assert ref > 0 and run["activity"] == gen / ref
-    # bench/event_breakdown.py re-localises the written wavs: the same event counts, split by reference activity
-    breakdown = load_bench("event_breakdown").main(
+    # experiments/event_breakdown.py re-localises the written wavs: the same event counts, split by reference activity
+    breakdown = event_breakdown.main(
         [str(tmp_path / "runs" / "no_spatial-seed3"), "--shards", str(tmp_path / "data" / "test" / "shards")]
     )
     assert breakdown["reference active"][1] + breakdown["reference quiet"][1] == gen
     assert breakdown["one character"][1] + breakdown["two characters"][1] == gen
     assert breakdown["reference events"][1] == ref
     truth, centre = results["ground truth"][0], results["always centre (mono downmix)"][0]
-    # bench/scene_bootstrap.py: the point estimates are the metric's own values, inside their intervals
-    boot = load_bench("scene_bootstrap").bootstrap([tmp_path / "runs" / "no_spatial-seed3"], resamples=200)
+    # experiments/ablation.py --bootstrap: the point estimates are the metric's own values, inside their intervals
+    boot = scene_bootstrap.bootstrap([tmp_path / "runs" / "no_spatial-seed3"], resamples=200)
     assert math.isclose(boot["model"], run["spatial_av_align"], rel_tol=1e-6)
     assert math.isclose(boot["ground_truth"], truth["spatial_av_align"], rel_tol=1e-6)
     assert boot["ratio_lo"] <= boot["ratio"] <= boot["ratio_hi"] and boot["scenes"] == 1
@@ -96,18 +89,17 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     retested = bench.main(["--retest", "--cfg-scale", "1.5", *one_row[1:]])["no_spatial"][0]
     assert retested["retested"] == 1.0 and retested["fit_s"] == other["no_spatial"][0]["fit_s"]
     run_dir = tmp_path / "runs" / "no_spatial-seed3"
-    newest = bench.versions(run_dir)[-1]
-    assert bench.last_checkpoint(run_dir).parents[1] == bench.versions(run_dir)[-2]  # trained, then tested
+    newest = runlib.versions(run_dir)[-1]
+    assert runlib.last_checkpoint(run_dir).parents[1] == runlib.versions(run_dir)[-2]  # trained, then tested
     rows = list(csv.DictReader(next(newest.glob("test/clips_*.csv")).open()))
     gen = sum(int(r["spatial_tp"]) + int(r["spatial_fn"]) for r in rows)
     ref = sum(int(r["spatial_tp_reference"]) + int(r["spatial_fn_reference"]) for r in rows)
     assert retested["activity"] == gen / ref
 
-    # bench/cfg_sweep.py: the trained run at two CFG scales on validation scenes of their own, plus their ground truth
-    sweep = load_bench("cfg_sweep")
+    # experiments/ablation.py --cfg-sweep: the run at two CFG scales on validation scenes of their own, and their truth
     out = tmp_path / "sweep"
     argv = [str(run_dir), "--scales", "1", "3", "--val-scenes", "1", "--data-root", str(tmp_path / "val"), "--out"]
-    results = sweep.main([*argv, str(out)])
+    results = ablation.main(["--cfg-sweep", *argv, str(out)])
     assert sorted(results) == [1.0, 3.0] and all(len(rows) == 1 for rows in results.values())
     assert all(0.0 <= rows[0]["spatial_av_align"] <= 1.0 for rows in results.values())
     assert (tmp_path / "val" / "val" / "shards").is_dir() and not (tmp_path / "val" / "test").exists()
@@ -118,7 +110,7 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():
-    bench = load_bench()
+    bench = ablation
     failed = bench._outcome(lambda: 1 / 0, "full", 0)
     assert failed == {"error": "ZeroDivisionError: division by zero"}
     text = bench.table(
@@ -134,7 +126,7 @@ def test_memo_embedder_embeds_each_distinct_clip_once():
 
     from stereosync.clap import ClapAudioEncoder
 
-    bench = load_bench()
+    bench = ablation
     torch.manual_seed(0)
     clap = ClapAudioEncoder(None)
     memo = bench.MemoEmbedder(clap)

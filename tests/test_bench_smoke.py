@@ -1,4 +1,4 @@
-"""Smoke tests of the performance benchmarks (issue 8): the CPU scripts run and report what the README quotes."""
+"""Smoke tests of the performance benchmarks: the CPU scripts run and report what the README quotes."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_malloc_caching_keeps_large_blocks_mapped():
     """The allocator switch does what the benchmark says: a 64-MiB block reuses freed memory instead of mapping
     16,384 fresh 4-KiB pages (the freed block is larger, so the reuse does not depend on alignment slack)."""
     code = (
-        "import resource, sys, torch; sys.path.insert(0, sys.argv[1]); from train_step import Malloc\n"
+        "import resource, torch; from benchlib import Malloc\n"
         "def faults():\n"
         "    x = torch.ones(32 << 20); del x  # 128 MiB, touched, freed\n"
         "    f = resource.getrusage(resource.RUSAGE_SELF).ru_minflt; y = torch.ones(16 << 20)  # 64 MiB\n"
@@ -48,7 +48,8 @@ def test_malloc_caching_keeps_large_blocks_mapped():
         "print(a, b, faults())\n"
     )
     for _ in range(3):
-        proc = subprocess.run([sys.executable, "-c", code, str(BENCH)], capture_output=True, text=True, timeout=120)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BENCH), os.environ.get("PYTHONPATH", "")]))
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         glibc, caching, back = map(int, proc.stdout.split()[-3:])
         assert glibc > 16_000 and caching < 100 and back > 16_000, (glibc, caching, back)

@@ -1,11 +1,11 @@
-"""Smoke test of ``bench/pan_diagnostic.py``: the x0-pan diagnostic runs end to end on a checkpoint (issue 7)."""
+"""Smoke test of ``experiments/pan_diagnostic.py``: the x0-pan diagnostic runs end to end on a checkpoint."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
+import pan_diagnostic
 import torch
 
 from stereosync.cli import cli_main
@@ -18,10 +18,7 @@ def test_diagnostic_reports_correlation_and_slope_with_and_without_tokens(tmp_pa
     data += ["--data.synthetic.val_scenes=1", "--data.synthetic.test_scenes=2", "--data.num_workers=0"]
     cli = cli_main(["--config", str(REPO / "configs" / "tiny.yaml"), *data], run=False)
     torch.save({"state_dict": cli.model.state_dict()}, tmp_path / "init.ckpt")  # the untrained full model
-    spec = importlib.util.spec_from_file_location("pan_diagnostic", REPO / "bench" / "pan_diagnostic.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = bench.main(
+    out = pan_diagnostic.main(
         [str(tmp_path / "init.ckpt"), "--times", "0.5", "--data-root", str(tmp_path / "data")]
         + ["--train-scenes", "1", "--test-scenes", "2", "--extra", "--data.synthetic.val_scenes=1"]
     )

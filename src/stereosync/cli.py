@@ -11,11 +11,13 @@ from stereosync import quiet
 quiet.install()  # before lightning (and torchmetrics) are imported: their import-time notices are dropped
 
 import yaml  # noqa: E402
+from jsonargparse import Namespace  # noqa: E402
 from lightning.pytorch.callbacks import RichProgressBar  # noqa: E402
 from lightning.pytorch.cli import LightningCLI  # noqa: E402
 
 from datamodules.shards import ShardDataModule  # noqa: E402
 from stereosync.lightning_module import StereoSync  # noqa: E402
+from stereosync.run_folder import fill_logger_save_dir  # noqa: E402
 
 
 class EpochProgressBar(RichProgressBar):
@@ -29,7 +31,19 @@ class EpochProgressBar(RichProgressBar):
 
 
 class StereoSyncCLI(LightningCLI):
-    """LightningCLI whose default progress bar is :class:`EpochProgressBar` (a configured one is kept)."""
+    """LightningCLI whose logger writes to ``trainer.default_root_dir`` unless its ``save_dir`` is given, and
+    whose default progress bar is :class:`EpochProgressBar` (a configured one is kept)."""
+
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        if isinstance(args, dict | Namespace):
+            return super().parse_arguments(parser, args)
+        self.config = parser.parse_args(args, _skip_validation=True)  # save_dir may still be missing
+        sub = self.config.get("subcommand")
+        fill_logger_save_dir(self.config[sub].trainer if sub else self.config.trainer)
+        try:
+            parser.validate(self.config)
+        except (TypeError, KeyError, ValueError) as err:
+            parser.error(f"Validation failed: {err}")  # usage message and exit status 2, as argparse does
 
     def instantiate_trainer(self, **kwargs: Any):
         from lightning.pytorch.callbacks import ProgressBar

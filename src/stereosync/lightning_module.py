@@ -9,12 +9,14 @@ from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
+from torch.optim import Optimizer
 
 from stereosync.models.backbone import Backbone
 from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
 from stereosync.models.objective import (
     TimestepDistribution,
+    check_pan_loss_weight,
     loss_weights,
     noise_and_target,
     sample_timesteps,
@@ -23,16 +25,21 @@ from stereosync.models.objective import (
 )
 from stereosync.models.sampling import Sampler
 from stereosync.models.stereosync import StereoSyncModel
-from stereosync.rng import rng_state, set_rng_state
+from stereosync.rng import set_rng_state
+from stereosync.training.checkpointing import (
+    check_trainable_keys,
+    save_trainable,
+    upcast_stored_weights,
+)
+from stereosync.training.clipping import clip_with_norm
+from stereosync.training.guard import guard_step
+from stereosync.training.optimizer import build_adamw
 
 log = logging.getLogger(__name__)
 
-BACKBONE_PREFIX = "model.backbone."
 
-
-def _drop_grad_scale(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """Step post-hook: the clipping scale set for one step must not leak into the next."""
-    optimizer.__dict__.pop("grad_scale", None)
+_MODULES = ("backbone", "depth", "boxes", "clap", "envelope")
+_EVALUATION_SETTINGS = ("sampler", "clap_checkpoint", "fad", "seed", "max_nonfinite_steps")
 
 
 class StereoSync(pl.LightningModule):
@@ -113,43 +120,14 @@ class StereoSync(pl.LightningModule):
         # Evaluation-time settings stay out of the hyper-parameters: LightningCLI re-applies a checkpoint's
         # hyper-parameters over the command line at `test`/`predict`, which would silently ignore e.g.
         # `--model.sampler.cfg_scale 6`. The run's config.yaml still records them.
-        self.save_hyperparameters(
-            ignore=[
-                "backbone",
-                "depth",
-                "boxes",
-                "clap",
-                "envelope",
-                "sampler",
-                "clap_checkpoint",
-                "fad",
-                "seed",
-                "max_nonfinite_steps",
-            ]
-        )
-        self.clap_checkpoint, self.fad, self.seed, self.max_nonfinite_steps = (
-            clap_checkpoint,
-            fad,
-            seed,
-            max_nonfinite_steps,
-        )
+        self.save_hyperparameters(ignore=[*_MODULES, *_EVALUATION_SETTINGS])
+        self.clap_checkpoint, self.fad, self.seed = clap_checkpoint, fad, seed
+        self.max_nonfinite_steps = max_nonfinite_steps
+        streams = (depth, boxes, clap, envelope)
         self.model = StereoSyncModel(
-            backbone,
-            depth,
-            boxes,
-            clap,
-            envelope,
-            controlnet_depth_factor,
-            controlnet_checkpointing,
-            controlnet_frame_time,
+            backbone, *streams, controlnet_depth_factor, controlnet_checkpointing, controlnet_frame_time
         )
-        if pan_loss_weight != 1.0 and not hasattr(backbone.pretransform, "channel_weights"):
-            raise ValueError(
-                f"pan_loss_weight={pan_loss_weight} needs a latent with pan channels (model config pretransform "
-                f"type parametric_stereo); this backbone's pretransform is {type(backbone.pretransform).__name__}"
-            )
-        if pan_loss_weight < 0:
-            raise ValueError(f"pan_loss_weight must be ≥ 0, got {pan_loss_weight}")
+        check_pan_loss_weight(pan_loss_weight, backbone.pretransform)
         self.skipped: Counter = Counter()  # bad data skipped by the loader this epoch, per reason
         self.nonfinite_total, self.nonfinite_run = 0, 0
         self._batch_keys: list[str] = []
@@ -218,88 +196,21 @@ class StereoSync(pl.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Non-finite guard: a step whose loss or gradients are not finite is skipped (all grads dropped)."""
-        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        # The total norm is finite iff every gradient is: one reduction pass, ~10× cheaper on a CPU than
-        # isfinite() per tensor (which cost 2 s per step for the real-size ControlNet). Norm clipping reuses it.
-        norm = torch.nn.utils.get_total_norm(grads) if grads else None
-        self._grad_norm = norm
-        if norm is None or bool(torch.isfinite(norm)):
-            self.nonfinite_run = 0
-            if norm is not None and self._trainer is not None:
-                self.log("train/grad_norm", norm, batch_size=1)
-            return
-        self._grad_norm = None
-        self.nonfinite_total += 1
-        self.nonfinite_run += 1
-        optimizer.zero_grad(set_to_none=True)  # AdamW leaves parameters without a gradient untouched
-        self.log("train/nonfinite_steps", float(self.nonfinite_total))
-        log.warning(
-            "step %d: non-finite loss/gradient, optimiser step skipped (%d in a row; batch %s)",
-            self.global_step,
-            self.nonfinite_run,
-            self._batch_keys,
-        )
-        if self.nonfinite_run >= self.max_nonfinite_steps:
-            raise RuntimeError(
-                f"{self.nonfinite_run} consecutive non-finite steps, the last at global step "
-                f"{self.global_step} with batch keys {self._batch_keys}: stopping (lower the "
-                f"learning rate, check the data, or raise model.max_nonfinite_steps)"
-            )
+        """Non-finite guard (:mod:`stereosync.training.guard`); keeps the total norm for clipping."""
+        self._grad_norm = guard_step(self, optimizer)
 
     def configure_gradient_clipping(
-        self,
-        optimizer: torch.optim.Optimizer,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str | None = None,
+        self, optimizer: Optimizer, gradient_clip_val: float | None = None, gradient_clip_algorithm: str | None = None
     ) -> None:
-        """Norm clipping with the total norm the non-finite guard already computed (one norm pass per step)."""
-        norm = getattr(self, "_grad_norm", None)
-        self._grad_norm = None
-        # Only where every rank holds the whole, already reduced gradient (not FSDP/DeepSpeed shards); no trainer
-        # (a benchmark driving the hooks by hand) means one process.
-        strategy = self._trainer.strategy if self._trainer is not None else None
-        local = strategy is None or isinstance(strategy, pl.strategies.SingleDeviceStrategy | pl.strategies.DDPStrategy)
-        if norm is None or not local or not gradient_clip_val or gradient_clip_algorithm not in (None, "norm"):
-            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
-        coef = float(gradient_clip_val) / (float(norm) + 1e-6)  # torch's clip_grads_with_norm_ coefficient
-        if coef >= 1.0:
-            return  # torch would multiply every gradient by 1.0
-        if self.hparams.get("clip_in_optimizer", True) and self._can_clip_in_optimizer(optimizer):
-            # fused Adam(W) divides each gradient by grad_scale as it reads it: the clipped update, no extra pass
-            optimizer.grad_scale = torch.full((), 1.0 / coef, dtype=torch.float32, device=norm.device)
-            if not getattr(optimizer, "_stereosync_grad_scale_hook", False):
-                optimizer.register_step_post_hook(_drop_grad_scale)
-                optimizer._stereosync_grad_scale_hook = True
-            return
-        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        torch._foreach_mul_([p.grad for p in params], coef)
-
-    def _can_clip_in_optimizer(self, optimizer: torch.optim.Optimizer) -> bool:
-        """A fused torch Adam/AdamW, and no GradScaler (which owns the optimiser's grad_scale input)."""
-        if not isinstance(optimizer, torch.optim.Adam | torch.optim.AdamW):
-            return False
-        if not all(group.get("fused") for group in optimizer.param_groups):
-            return False
-        plugin = self._trainer.precision_plugin if self._trainer is not None else None
-        return getattr(plugin, "scaler", None) is None
+        """Norm clipping with the guard's total norm, in fused AdamW's step (:mod:`stereosync.training.clipping`)."""
+        norm, self._grad_norm = getattr(self, "_grad_norm", None), None
+        in_optimizer = self.hparams.get("clip_in_optimizer", True)
+        if not clip_with_norm(optimizer, norm, gradient_clip_val, gradient_clip_algorithm, self._trainer, in_optimizer):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = self.model.trainable_parameters()
-        log.info(
-            "StereoSync: optimising %.2f M trainable parameters (backbone frozen: %.2f M)",
-            sum(p.numel() for p in params) / 1e6,
-            sum(p.numel() for p in self.backbone.parameters()) / 1e6,
-        )
-        fused = all(p.device.type in ("cpu", "cuda") for p in params)  # one kernel: 5x faster on a CPU
-        return torch.optim.AdamW(
-            params,
-            lr=self.hparams.lr,
-            betas=tuple(self.hparams.betas),
-            eps=self.hparams.eps,
-            weight_decay=self.hparams.weight_decay,
-            fused=True if fused and params else None,
-        )
+        hp = self.hparams
+        return build_adamw(self.model.trainable_parameters(), self.backbone, hp.lr, hp.betas, hp.eps, hp.weight_decay)
 
     # --- evaluation --------------------------------------------------------------------------------------
     def clap_encoder(self) -> torch.nn.Module:
@@ -326,27 +237,13 @@ class StereoSync(pl.LightningModule):
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
         """Generate every clip, update the metric collection; per-clip values go to the output writer."""
-        from stereosync.metrics.functional import e_l1_per_clip, spatial_av_align_counts
+        from stereosync.metrics.per_clip import clip_records
 
         generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
         target = batch["audio"].float()
         self.test_metrics.update(preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
         sr = self.backbone.sample_rate
-        e_l1 = e_l1_per_clip(generated, target, sr)
-        clips = []
-        for i, key in enumerate(batch["__key__"]):
-            tp, fn = spatial_av_align_counts(generated[i], sr, batch["boxes"][i], batch["box_mask"][i])
-            tp_ref, fn_ref = spatial_av_align_counts(target[i], sr, batch["boxes"][i], batch["box_mask"][i])
-            clips.append(
-                {
-                    "key": key,
-                    "e_l1": float(e_l1[i]),
-                    "spatial_tp": int(tp),
-                    "spatial_fn": int(fn),
-                    "spatial_tp_reference": int(tp_ref),
-                    "spatial_fn_reference": int(fn_ref),
-                }
-            )
+        clips = clip_records(batch["__key__"], generated, target, sr, batch["boxes"], batch["box_mask"])
         return {"generated": generated, "target": target, "keys": batch["__key__"], "clips": clips, "sample_rate": sr}
 
     def on_test_epoch_end(self) -> None:
@@ -357,12 +254,8 @@ class StereoSync(pl.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
         """Generate each chunk (seeded by its key); the prediction writer assembles videos from them."""
         generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
-        return {
-            "generated": generated.cpu(),
-            "meta": batch["meta"],
-            "keys": batch["__key__"],
-            "sample_rate": self.backbone.sample_rate,
-        }
+        sr = self.backbone.sample_rate
+        return {"generated": generated.cpu(), "meta": batch["meta"], "keys": batch["__key__"], "sample_rate": sr}
 
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:
@@ -378,38 +271,18 @@ class StereoSync(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Fail before any long work when the data cannot feed this model (names the shard and the config key)."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        if datamodule is None or not hasattr(datamodule, "peek"):
-            return
-        data_rate = getattr(getattr(datamodule, "hparams", {}), "sample_rate", None)
-        if data_rate is not None and int(data_rate) != self.backbone.sample_rate:
-            raise ValueError(f"data.sample_rate = {data_rate} but the backbone runs at {self.backbone.sample_rate} Hz")
-        sample = datamodule.peek(stage)
-        if sample is not None:
-            self.model.check_sample(sample)
+        if datamodule is not None and hasattr(datamodule, "peek"):
+            self.model.check_datamodule(datamodule, stage)
 
-    # --- checkpoints: trainable weights only -------------------------------------------------------------
+    # --- checkpoints: trainable weights only (stereosync.training.checkpointing) ---------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["stereosync_rng"] = rng_state()
-        checkpoint["stereosync_guard"] = {"nonfinite_total": self.nonfinite_total}
-        state = checkpoint["state_dict"]
-        if self.backbone.frozen:
-            for key in [k for k in state if k.startswith(BACKBONE_PREFIX)]:
-                del state[key]
-        if self.hparams.checkpoint_dtype != "float32":
-            dtype = getattr(torch, self.hparams.checkpoint_dtype)
-            for key, value in state.items():
-                if value.is_floating_point() and not key.startswith(BACKBONE_PREFIX):
-                    state[key] = value.to(dtype)
+        save_trainable(checkpoint, self.backbone.frozen, self.hparams.checkpoint_dtype, self.nonfinite_total)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if "stereosync_rng" in checkpoint:
             self._rng_to_restore = checkpoint["stereosync_rng"]
         self.nonfinite_total = checkpoint.get("stereosync_guard", {}).get("nonfinite_total", 0)
-        own = self.state_dict()
-        state = checkpoint.get("state_dict", {})
-        for key, value in state.items():  # bf16-stored weights (checkpoint_dtype) back to the master dtype
-            if key in own and value.is_floating_point() and value.dtype != own[key].dtype:
-                state[key] = value.to(own[key].dtype)
+        upcast_stored_weights(checkpoint, self.state_dict())
 
     def on_train_start(self) -> None:
         """Resume: restore the RNG streams last (Lightning seeds and builds loaders in between)."""
@@ -421,11 +294,6 @@ class StereoSync(pl.LightningModule):
     def load_state_dict(self, state_dict: dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
         """Load trainable weights; the backbone keeps the weights it was built with (its own file)."""
         result = super().load_state_dict(state_dict, strict=False, assign=assign)
-        missing = [k for k in result.missing_keys if not (k.startswith(BACKBONE_PREFIX) and self.backbone.frozen)]
-        if strict and (missing or result.unexpected_keys):
-            raise RuntimeError(
-                f"checkpoint does not match the model: missing trainable keys {missing[:8]}, "
-                f"unexpected keys {result.unexpected_keys[:8]} — was it trained with other "
-                f"streams switched on or off?"
-            )
+        if strict:
+            check_trainable_keys(result, self.backbone.frozen)
         return result

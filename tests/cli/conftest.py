@@ -30,8 +30,7 @@ def tiny_run(synthetic_root, tmp_path_factory):
     common = [
         "--config",
         str(ROOT / "configs" / "tiny.yaml"),
-        f"--trainer.default_root_dir={run}",
-        f"--trainer.logger.init_args.save_dir={run}",
+        f"--trainer.default_root_dir={run}",  # the one run-folder key: logs and checkpoints follow it
         "--model.sampler.steps=4",
         *_data_args(synthetic_root),
     ]

@@ -46,7 +46,6 @@ def test_samples_are_logged_to_tensorboard(tiny_backbone, synthetic_root, tmp_pa
         enable_model_summary=False,
     )
     trainer.fit(module, dm)
-    module.model.controlnet.remove_hooks()
     events = EventAccumulator(str(tmp_path / "version_0"), size_guidance={"audio": 0, "images": 0}).Reload()
     assert {"samples/0/generated", "samples/0/reference"} <= set(events.Tags()["audio"])
     assert {"samples/0/spectrogram_LR", "samples/0/pan_vs_box"} <= set(events.Tags()["images"])

@@ -51,7 +51,6 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
             "--model.sampler.steps=3",  # an evaluation-time override wins over the checkpoint (fit used 4)
             f"--ckpt_path={ckpt}",
             f"--trainer.default_root_dir={run / 'test'}",
-            f"--trainer.logger.init_args.save_dir={run / 'test'}",
         ]
     )
     out = run / "test" / "version_0" / "test"

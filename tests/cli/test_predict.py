@@ -65,7 +65,6 @@ def predict(tiny_run, models_json, out: Path, *extra: str) -> Path:
             f"--ckpt_path={ckpt}",
             f"--data.predict_models={models_json}",
             f"--trainer.default_root_dir={out}",
-            f"--trainer.logger.init_args.save_dir={out}",
             *extra,
         ]
     )
@@ -123,7 +122,7 @@ def test_test_with_the_predicted_envelope_and_version_1_shards(tiny_run, synthet
     run, common, ckpt = tiny_run
     out = tmp_path / "test"
     args = ["test", *common, f"--ckpt_path={ckpt}", "--model.fad=false", "--data.envelope_source=predicted"]
-    cli_main([*args, f"--trainer.default_root_dir={out}", f"--trainer.logger.init_args.save_dir={out}"])
+    cli_main([*args, f"--trainer.default_root_dir={out}"])
     report = json.loads(next(out.rglob("metrics.json")).read_text())
     assert np.isfinite(report["metrics"]["test/e_l1"])
 
@@ -137,10 +136,10 @@ def test_test_with_the_predicted_envelope_and_version_1_shards(tiny_run, synthet
                     {k: v for k, v in raw.items() if k not in ("motion.npy", "__url__", "__local_path__")}
                     | {"json": json.dumps(meta).encode()}
                 )
-    plain = [*args[:-1], f"--data.test_shards={v1}", f"--trainer.default_root_dir={out / 'v1'}"]
-    cli_main([*plain, f"--trainer.logger.init_args.save_dir={out / 'v1'}"])  # the paper's envelope: v1 is fine
+    plain = [*args[:-1], f"--data.test_shards={v1}"]
+    cli_main([*plain, f"--trainer.default_root_dir={out / 'v1'}"])  # the paper's envelope: v1 is fine
     with pytest.raises(ValueError, match=r"no 'motion' member \(schema version 1\)"):
-        cli_main([*plain, "--data.envelope_source=predicted", f"--trainer.logger.init_args.save_dir={out / 'v1p'}"])
+        cli_main([*plain, "--data.envelope_source=predicted", f"--trainer.default_root_dir={out / 'v1p'}"])
 
 
 def test_the_command_line_shows_the_message_not_a_traceback(tiny_run, models_json, tmp_path):
@@ -153,7 +152,7 @@ def test_the_command_line_shows_the_message_not_a_traceback(tiny_run, models_jso
     root = Path(__file__).resolve().parents[2]
     cmd = [sys.executable, str(root / "train.py"), "predict", *common, f"--ckpt_path={ckpt}"]
     cmd += [f"--data.predict_models={models_json}", f"--data.predict_videos={video}"]
-    cmd += [f"--trainer.default_root_dir={tmp_path}", f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    cmd += [f"--trainer.default_root_dir={tmp_path}"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     env.pop("STEREOSYNC_TRACEBACK", None)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from helpers import tiny_module
 
-from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
+from stereosync.lightning_module import StereoSync
+from stereosync.training.checkpointing import BACKBONE_PREFIX
 
 
 def _module(backbone, **kw) -> StereoSync:
@@ -27,25 +28,20 @@ def test_bf16_checkpoint_round_trip(tiny_backbone, tmp_path):
             p.add_(torch.randn_like(p) * 0.01)
     ref = _module(tiny_backbone)  # fp32 checkpoint of the same weights, for the size comparison
     ref.load_state_dict(src.state_dict())
-    try:
-        small = _save(src, tmp_path / "bf16.ckpt")["state_dict"]
-        _save(ref, tmp_path / "fp32.ckpt")
-        assert not any(k.startswith(BACKBONE_PREFIX) for k in small)
-        assert all(v.dtype == torch.bfloat16 for v in small.values() if v.is_floating_point())
-        ratio = (tmp_path / "bf16.ckpt").stat().st_size / (tmp_path / "fp32.ckpt").stat().st_size
-        assert 0.45 < ratio < 0.6
+    small = _save(src, tmp_path / "bf16.ckpt")["state_dict"]
+    _save(ref, tmp_path / "fp32.ckpt")
+    assert not any(k.startswith(BACKBONE_PREFIX) for k in small)
+    assert all(v.dtype == torch.bfloat16 for v in small.values() if v.is_floating_point())
+    ratio = (tmp_path / "bf16.ckpt").stat().st_size / (tmp_path / "fp32.ckpt").stat().st_size
+    assert 0.45 < ratio < 0.6
 
-        torch.manual_seed(1)
-        dst = _module(tiny_backbone, checkpoint_dtype="bfloat16")
-        ckpt = torch.load(tmp_path / "bf16.ckpt", weights_only=True)
-        dst.on_load_checkpoint(ckpt)  # Lightning's order: hook, then load_state_dict
-        dst.load_state_dict(ckpt["state_dict"])
-        for name, p in dst.model.named_parameters():
-            if p.requires_grad:
-                assert p.dtype == torch.float32, name
-                expected = dict(src.model.named_parameters())[name].detach().bfloat16().float()
-                assert torch.equal(p.detach(), expected), name
-    finally:
-        for m in (src, ref):
-            m.model.controlnet.remove_hooks()
-        dst.model.controlnet.remove_hooks()
+    torch.manual_seed(1)
+    dst = _module(tiny_backbone, checkpoint_dtype="bfloat16")
+    ckpt = torch.load(tmp_path / "bf16.ckpt", weights_only=True)
+    dst.on_load_checkpoint(ckpt)  # Lightning's order: hook, then load_state_dict
+    dst.load_state_dict(ckpt["state_dict"])
+    for name, p in dst.model.named_parameters():
+        if p.requires_grad:
+            assert p.dtype == torch.float32, name
+            expected = dict(src.model.named_parameters())[name].detach().bfloat16().float()
+            assert torch.equal(p.detach(), expected), name

@@ -53,14 +53,11 @@ def test_latent_shards_give_the_loss_of_the_audio(tiny_backbone, train_shards, t
     torch.testing.assert_close(from_latent["latent"], expected, rtol=1e-5, atol=1e-6)
 
     module = _module(tiny_backbone)
-    try:
-        t = torch.tensor([0.3, 0.8])[: from_audio["clap"].shape[0]]
-        ref = module.loss(from_audio, t, noise_generator=torch.Generator().manual_seed(5))
-        if envelope_latent:  # neither the audio latent nor the control latent may touch the VAE
-            monkeypatch.setattr(tiny_backbone.pretransform, "encode", _no_encoder)
-        ours = module.loss(from_latent, t, noise_generator=torch.Generator().manual_seed(5))
-    finally:
-        module.model.controlnet.remove_hooks()
+    t = torch.tensor([0.3, 0.8])[: from_audio["clap"].shape[0]]
+    ref = module.loss(from_audio, t, noise_generator=torch.Generator().manual_seed(5))
+    if envelope_latent:  # neither the audio latent nor the control latent may touch the VAE
+        monkeypatch.setattr(tiny_backbone.pretransform, "encode", _no_encoder)
+    ours = module.loss(from_latent, t, noise_generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-7)
 
 
@@ -99,10 +96,7 @@ def test_fit_on_latent_shards_never_runs_the_encoder(tiny_backbone, train_shards
         limit_val_batches=0,
         num_sanity_val_steps=0,
     )
-    try:
-        trainer.fit(module, datamodule=dm)
-    finally:
-        module.model.controlnet.remove_hooks()
+    trainer.fit(module, datamodule=dm)
     assert trainer.global_step == 2
     after = module.model.controlnet.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)

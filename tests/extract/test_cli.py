@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stereosync.extract.cli import build_parser, configs_from_args, main
+from stereosync.extract.cli import build_parser, configs_from_args, run
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +77,29 @@ def test_defaults_and_flags_map_to_configs():
     assert run.decode.chunk_seconds == 4.0 and run.num_shards is None and run.samples_per_shard == 64
 
 
-def test_cli_from_local_model_folders(synthetic_videos, model_dirs, read_shards, tmp_path):
+def _console(*args: str) -> subprocess.CompletedProcess:
+    """``stereosync-extract ARGS`` as a real process (the console script of the installed package)."""
+    return subprocess.run(
+        [shutil.which("stereosync-extract") or "stereosync-extract", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+
+
+def test_console_script_from_local_model_folders(synthetic_videos, model_dirs, read_shards, tmp_path):
+    """A completed run exits 0, a bad input listed in the failures manifest included."""
     videos, _ = synthetic_videos
+    (tmp_path / "bad.mp4").write_text("this is a text file, not a video\n" * 20)
     listing = tmp_path / "list.txt"
-    listing.write_text(f"{videos / 'scene11.mp4'}\n")
-    summary = main(cli_args(listing, tmp_path / "out", model_dirs, "--samples-per-shard", "2", "-K", "2"))
-    assert summary["chunks_written"] == 3 and summary["videos_failed"] == 0
+    listing.write_text(f"{videos / 'scene11.mp4'}\n{tmp_path / 'bad.mp4'}\n")
+    res = _console(*cli_args(listing, tmp_path / "out", model_dirs, "--samples-per-shard", "2", "-K", "2"))
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((tmp_path / "out" / "summary-p0000.json").read_text())
+    assert summary["chunks_written"] == 3 and summary["videos_failed"] == 1
+    (failure,) = [json.loads(line) for line in (tmp_path / "out" / "failures-p0000.jsonl").read_text().splitlines()]
+    assert failure["error"] == "NotAVideoError" and failure["path"].endswith("bad.mp4")
     samples = read_shards(tmp_path / "out")
     meta = next(iter(samples.values()))["json"]
     assert meta["depth_model"] == str(model_dirs["depth"]) and meta["tracker"].endswith("+bytetrack")
@@ -89,6 +107,18 @@ def test_cli_from_local_model_folders(synthetic_videos, model_dirs, read_shards,
     assert all(s["boxes"].shape == (60, 2, 4) for s in samples.values())
     config = json.loads((tmp_path / "out" / "config-p0000.json").read_text())
     assert config["samples_per_shard"] == 2
+
+
+def test_console_script_exit_status_when_the_run_cannot_complete(model_dirs, tmp_path):
+    res = _console(*cli_args(tmp_path / "no_such_folder", tmp_path / "out", model_dirs))
+    assert res.returncode == 1
+    assert "stereosync-extract: error:" in res.stderr and "no_such_folder" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_console_script_usage_error_exits_2(tmp_path):
+    res = _console("--inputs", str(tmp_path))
+    assert res.returncode == 2 and "--out" in res.stderr
 
 
 def test_module_entry_point_help():
@@ -125,7 +155,7 @@ def test_sigkill_mid_run_then_resume(synthetic_videos, model_dirs, read_shards, 
     proc.wait()
     before = read_shards(out) if list(out.glob("*.tar")) else {}
     assert 0 < len(before) < 9
-    main(args)
+    run(args)
     after = read_shards(out)
     got = sorted((s["json"]["source"], s["json"]["chunk_index"]) for s in after.values())
     assert got == sorted((name, i) for name in scenes for i in range(3))

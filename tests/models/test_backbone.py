@@ -95,3 +95,47 @@ def test_unknown_prediction_is_refused():
     cfg["model"]["diffusion"]["prediction"] = "eps"
     with pytest.raises(ValueError, match="prediction"):
         Backbone(cfg)
+
+
+def test_a_misspelt_model_config_key_names_the_key_and_the_file(tmp_path):
+    """A misspelt ``prediction`` must not silently train a v-model: the key is missing and an unknown one is there."""
+    import json
+
+    from stereosync.models.model_config import ModelConfigError
+
+    cfg = load_model_config("tiny_ps")
+    cfg["model"]["diffusion"]["predicton"] = cfg["model"]["diffusion"].pop("prediction")
+    path = tmp_path / "my_model.json"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelConfigError, match=r"my_model\.json: missing key model\.diffusion\.prediction"):
+        Backbone(str(path))
+    cfg["model"]["diffusion"]["prediction"] = "x0"
+    path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelConfigError, match=r"my_model\.json: unknown key model\.diffusion\.predicton"):
+        Backbone(str(path))
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("", "audio_channels"),
+        ("model", "io_channels"),
+        ("model.diffusion", "global_cond_ids"),
+        ("model.pretransform", "config"),
+    ],
+)
+def test_each_required_model_config_key_is_required(section, key):
+    from stereosync.models.model_config import ModelConfigError, validate_model_config
+
+    cfg = load_model_config("tiny_ps")
+    node = cfg
+    for part in filter(None, section.split(".")):
+        node = node[part]
+    del node[key]
+    with pytest.raises(ModelConfigError, match=rf"test config: missing key {(section + '.' if section else '') + key}"):
+        validate_model_config(cfg, "test config")
+
+
+@pytest.mark.parametrize("name", ["sao_1_0", "tiny", "tiny_ps"])
+def test_shipped_model_configs_are_valid(name):
+    assert load_model_config(name)["model"]["diffusion"]["prediction"] in ("v", "x0")

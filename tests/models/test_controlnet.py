@@ -22,8 +22,7 @@ def model(tiny_backbone):
         controlnet_depth_factor=0.5,
         controlnet_checkpointing=False,
     )
-    yield m
-    m.controlnet.remove_hooks()
+    return m
 
 
 def _inputs(model, batch):
@@ -70,15 +69,32 @@ def test_nonzero_control_changes_output_and_follows_cfg_doubling(model, tiny_bac
     assert torch.allclose(single, ours[:1], atol=1e-5)
 
 
-def test_hooks_detach_cleanly(model, tiny_backbone, tiny_batch):
-    with torch.no_grad():
-        for layer in model.controlnet.block_outs:
-            layer.bias.fill_(1.0)
-    x, t, cond = _inputs(model, tiny_batch)
-    model.controlnet.remove_hooks()
-    with torch.no_grad():  # without hooks the control kwarg would reach the blocks: the backbone call must not pass it
-        ref = tiny_backbone(x, t, cond.tokens, cond.global_cond)
-    assert torch.isfinite(ref).all()
+def _pre_hooks(backbone) -> list[int]:
+    return [len(block._forward_pre_hooks) for block in backbone.blocks]
+
+
+def test_controlnets_share_one_set_of_hooks_and_the_last_to_close_removes_it(tiny_batch):
+    from stereosync.models.backbone import Backbone
+    from stereosync.models.controlnet import ControlNet
+
+    torch.manual_seed(0)
+    backbone = Backbone("tiny", latent_scale=10.0, activation_checkpointing=False)
+    m = StereoSyncModel(backbone, None, BoxEncoder(128, num_objects=2), None, EnvelopeControl(), 0.5, False)
+    x, t, cond = _inputs(m, tiny_batch)
+    with ControlNet(backbone, depth_factor=0.5, activation_checkpointing=False) as net:
+        assert _pre_hooks(backbone) == [1] * backbone.depth  # one set, however many ControlNets
+        m.controlnet.close()
+        with torch.no_grad():
+            for layer in net.block_outs:
+                layer.bias.fill_(1.0)
+            residuals = net(x, t, cond.control, cond.tokens, cond.global_cond)
+            ref = backbone(x, t, cond.tokens, cond.global_cond)
+            ours = backbone(x, t, cond.tokens, cond.global_cond, stereosync_control=residuals)
+        assert _pre_hooks(backbone) == [1] * backbone.depth and not torch.allclose(ours, ref)
+    assert _pre_hooks(backbone) == [0] * backbone.depth
+    net.close()  # closing twice is harmless
+    with torch.no_grad():  # detached: the backbone runs unmodified
+        assert torch.equal(backbone(x, t, cond.tokens, cond.global_cond), ref)
 
 
 def test_activation_checkpointing_gives_identical_gradients(tiny_backbone, tiny_batch):
@@ -102,7 +118,6 @@ def test_activation_checkpointing_gives_identical_gradients(tiny_backbone, tiny_
         x, t, cond = _inputs(m, tiny_batch)
         m(x, t, cond).square().mean().backward()
         grads.append(torch.cat([p.grad.flatten() for p in m.trainable_parameters() if p.grad is not None]))
-        m.controlnet.remove_hooks()
     tiny_backbone.activation_checkpointing = False
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7)
 
@@ -120,7 +135,6 @@ def test_frame_time_gives_latent_frames_their_absolute_time(model, tiny_backbone
     for frame_time in (True, False):
         torch.manual_seed(2)
         net = ControlNet(tiny_backbone, depth_factor=0.5, activation_checkpointing=False, frame_time=frame_time)
-        net.remove_hooks()
         with torch.no_grad():
             for layer in [net.input_conv, *net.block_outs] + ([net.time_conv] if frame_time else []):
                 layer.weight.normal_(0, 0.1)  # as after training: the zero layers have moved

@@ -109,7 +109,6 @@ def test_the_recipe_trains_through_the_cli_and_exports(synthetic_root, tmp_path)
             "--trainer.max_steps=4",
             "--trainer.check_val_every_n_epoch=1",
             f"--trainer.default_root_dir={run}",
-            f"--trainer.logger.init_args.save_dir={run}",
         ]
     )
     ckpt = run / "version_0" / "checkpoints" / "last.ckpt"

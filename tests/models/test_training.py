@@ -6,8 +6,9 @@ import pytest
 import torch
 from helpers import tiny_module
 
-from stereosync.lightning_module import BACKBONE_PREFIX, StereoSync
+from stereosync.lightning_module import StereoSync
 from stereosync.models.encoders import DepthEncoder
+from stereosync.training.checkpointing import BACKBONE_PREFIX
 
 
 def _module(backbone, **kw):
@@ -17,8 +18,7 @@ def _module(backbone, **kw):
 @pytest.fixture
 def module(tiny_backbone):
     m = _module(tiny_backbone)
-    yield m
-    m.model.controlnet.remove_hooks()
+    return m
 
 
 def test_optimizer_step_moves_only_trainable_parts(module, tiny_batch):
@@ -56,10 +56,8 @@ def test_checkpoint_holds_trainable_weights_only_and_reloads(module, tiny_backbo
     fresh = _module(tiny_backbone, depth=None)  # a model with a stream switched off cannot take this checkpoint
     with pytest.raises(RuntimeError, match="unexpected keys"):
         fresh.load_state_dict(ckpt["state_dict"])
-    fresh.model.controlnet.remove_hooks()
     same = _module(tiny_backbone)
     same.load_state_dict(ckpt["state_dict"])
-    same.model.controlnet.remove_hooks()
 
 
 def test_cfg_dropout_nulls_whole_samples_but_keeps_the_envelope(module, tiny_batch):

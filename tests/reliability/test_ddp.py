@@ -22,7 +22,6 @@ def _run(subcommand: str, run: Path, synthetic_root: Path, *extra: str) -> None:
         "--config",
         str(ROOT / "configs" / "tiny.yaml"),
         f"--trainer.default_root_dir={run}",
-        f"--trainer.logger.init_args.save_dir={run}",
         "--trainer.enable_progress_bar=false",
         "--data.synthetic=null",
         "--data.batch_size=2",

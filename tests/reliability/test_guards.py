@@ -75,9 +75,8 @@ def test_nonfinite_steps_are_skipped_counted_and_warned(tiny_backbone, synthetic
         seen.append({n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad})
 
     module.on_before_optimizer_step = spy
-    with caplog.at_level(logging.WARNING, logger="stereosync.lightning_module"):
+    with caplog.at_level(logging.WARNING, logger="stereosync.training.guard"):
         trainer.fit(module, dm)
-    module.model.controlnet.remove_hooks()
     assert module.nonfinite_total == 2 and module.nonfinite_run == 0
     assert sum("non-finite loss/gradient, optimiser step skipped" in r.message for r in caplog.records) == 2
     # the poisoned steps left every parameter as it was before them
@@ -91,7 +90,6 @@ def test_consecutive_nonfinite_steps_stop_training_with_step_and_keys(tiny_backb
         RuntimeError, match=r"3 consecutive non-finite steps, the last at global step 2 with " r"batch keys \['train_"
     ):
         trainer.fit(module, dm)
-    module.model.controlnet.remove_hooks()
 
 
 def _cli(*extra: str, synthetic_root: Path, tmp_path: Path) -> list[str]:
@@ -103,7 +101,6 @@ def _cli(*extra: str, synthetic_root: Path, tmp_path: Path) -> list[str]:
         f"--data.train_shards={synthetic_root / 'train' / 'shards'}",
         f"--data.val_shards={synthetic_root / 'val' / 'shards'}",
         f"--trainer.default_root_dir={tmp_path}",
-        f"--trainer.logger.init_args.save_dir={tmp_path}",
         "--data.num_workers=0",
         *extra,
     ]

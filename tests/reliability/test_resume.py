@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def _config(tmp_path: Path, synthetic_root: Path, run: str) -> Path:
     cfg = yaml.safe_load((ROOT / "configs" / "tiny.yaml").read_text())
     cfg["trainer"].update(default_root_dir=str(tmp_path / run), max_steps=12, enable_progress_bar=False)
-    cfg["trainer"]["logger"]["init_args"]["save_dir"] = str(tmp_path / run)
     cfg["trainer"]["callbacks"] = [
         {
             "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",

@@ -384,8 +384,8 @@ def _clap_from_cli(checkpoint: str | None) -> ClapEncoder:
     return embed
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command line: write synthetic scenes as mp4s and/or shards; prints a one-line json summary."""
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Command line, in process: write synthetic scenes as mp4s and/or shards; prints a one-line json summary."""
     p = argparse.ArgumentParser(prog="python -m stereosync.data.synthetic", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="output folder; writes <out>/<split>/{videos,shards}")
     p.add_argument("--num-scenes", type=int, required=True)
@@ -424,5 +424,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     return summary
 
 
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: 0 after a completed run, 1 when it could not complete (the message, not a
+    traceback), 2 on a usage error (argparse)."""
+    import sys
+
+    try:
+        run(argv)
+    except (OSError, ValueError) as err:
+        print(f"stereosync-synth: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

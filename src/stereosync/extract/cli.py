@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from stereosync.extract.decode import DecodeConfig
-from stereosync.extract.factory import ModelConfig, build_featurizer
+from stereosync.extract.factory import PRESETS, ModelConfig, build_featurizer
 from stereosync.extract.pipeline import ExtractConfig, run_extraction
 
 
@@ -51,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     cut.add_argument("--sample-rate", type=int, default=d.sample_rate, help="audio rate (Hz)")
     cut.add_argument("--max-side", type=int, default=d.max_side, help="decoded frames' long side (pixels)")
     mod = p.add_argument_group("models")
-    mod.add_argument("--depth-backend", choices=["transformers", "rollingdepth"], default=m.depth_backend)
+    mod.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=m.preset,
+        help="tiny: the shipped synthetic-domain detector and depth model, no image encoder, K=2 "
+        "(docs/tiny_vision.md); it sets the model flags left at their defaults",
+    )
+    mod.add_argument("--depth-backend", choices=["transformers", "rollingdepth", "tiny"], default=m.depth_backend)
     mod.add_argument("--depth-model", default=m.depth_model, help="depth model folder or hub id")
     mod.add_argument(
         "--image-encoder",
@@ -102,6 +110,7 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ExtractConfig, ModelCon
     """The run and model configs of parsed arguments."""
     depth_size = tuple(args.depth_size) if all(args.depth_size) else None
     model = ModelConfig(
+        preset=args.preset,
         depth_backend=args.depth_backend,
         depth_model=args.depth_model,
         image_encoder=args.image_encoder,
@@ -144,15 +153,26 @@ def configs_from_args(args: argparse.Namespace) -> tuple[ExtractConfig, ModelCon
     return run, model
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Parse ``argv``, load the models, run the extraction; returns the run summary."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run, model = configs_from_args(args)
+    run_cfg, model = configs_from_args(args)
     featurizer, names = build_featurizer(model)
-    run.extra_meta = names
-    return run_extraction(run, featurizer)
+    run_cfg.extra_meta = names
+    return run_extraction(run_cfg, featurizer)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: 0 after a completed run (failed inputs are listed in the failures manifest),
+    1 when the run could not complete (the message, not a traceback), 2 on a usage error (argparse)."""
+    try:
+        run(argv)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"stereosync-extract: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

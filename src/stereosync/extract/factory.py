@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from stereosync.extract._torch import resolve_device, resolve_dtype
@@ -11,8 +11,24 @@ from stereosync.extract.depth import DEFAULT_DEPTH_MODEL
 from stereosync.extract.detector import DEFAULT_DETECTOR
 from stereosync.extract.features import Featurizer
 from stereosync.extract.image_encoder import DEFAULT_IMAGE_ENCODER
+from stereosync.extract.tiny_depth import TINY_DEPTH
+from stereosync.extract.tiny_detector import TINY_DETECTOR
+from stereosync.extract.tiny_nets import is_tiny_weights
 
 log = logging.getLogger(__name__)
+
+# Field values a preset gives the fields left at their defaults. ``tiny``: the shipped synthetic-domain
+# detector and depth model (docs/tiny_vision.md), the tiny recipe's two character slots and no image encoder.
+PRESETS: dict[str, dict[str, Any]] = {
+    "real": {},
+    "tiny": {
+        "depth_model": TINY_DEPTH,
+        "image_encoder": "none",
+        "depth_size": (36, 64),
+        "detector": TINY_DETECTOR,
+        "num_objects": 2,
+    },
+}
 
 
 @dataclass
@@ -20,13 +36,19 @@ class ModelConfig:
     """Which models extract the features.
 
     Attributes:
-        depth_backend: ``transformers`` or ``rollingdepth`` (the schema needs ``depth`` or ``depth_emb``).
-        depth_model: folder or hub id of a ``transformers`` depth model, or RollingDepth's checkpoint.
+        preset: ``real`` (the defaults below: Depth Anything V2, CLIP, RT-DETR) or ``tiny`` (the shipped
+            synthetic-domain depth model and detector, no image encoder, K = 2; see :data:`PRESETS`). A preset
+            sets the fields left at their defaults; fields given another value keep it.
+        depth_backend: ``transformers``, ``rollingdepth`` or ``tiny`` (the schema needs ``depth`` or
+            ``depth_emb``); a ``.safetensors`` ``depth_model`` under ``transformers`` is a tiny depth model.
+        depth_model: folder or hub id of a ``transformers`` depth model, RollingDepth's checkpoint, or a tiny
+            depth model's ``.safetensors`` file (``pkg://`` URLs name files shipped in a package).
         image_encoder: ``transformers`` vision model folder/hub id, ``open_clip:<arch>:<checkpoint>``
             (e.g. the paper's ``open_clip:EVA01-g-14:/models/eva01_g14.bin``) or ``none`` (no ``depth_emb``).
         depth_size: (H, W) of the stored small depth maps; None stores none.
         tracker: ``bytetrack`` (detector + ByteTrack) or ``masa``.
-        detector: ``transformers`` object-detector folder/hub id (ByteTrack only).
+        detector: ``transformers`` object-detector folder/hub id, or a tiny detector's ``.safetensors`` file
+            (ByteTrack only).
         detector_threshold: minimum detection score (keep it low: ByteTrack uses low-score boxes too).
         track_activation_threshold: ByteTrack score above which a detection may start a track.
         track_buffer: frames (at 30 fps) ByteTrack keeps a lost track for re-identification.
@@ -44,6 +66,7 @@ class ModelConfig:
         batch_size: frames per forward pass of each vision model.
     """
 
+    preset: str = "real"
     depth_backend: str = "transformers"
     depth_model: str = DEFAULT_DEPTH_MODEL
     image_encoder: str = DEFAULT_IMAGE_ENCODER
@@ -64,6 +87,17 @@ class ModelConfig:
     device: str = "auto"
     precision: str = "auto"
     batch_size: int = 32
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if self.depth_size is not None:
+            self.depth_size = tuple(self.depth_size)
+        self.classes = tuple(self.classes)
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) == defaults[name]:
+                setattr(self, name, value)
 
 
 def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
@@ -98,6 +132,10 @@ def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
 
 
 def _depth(cfg: ModelConfig, device, dtype):
+    if cfg.depth_backend == "tiny" or (cfg.depth_backend == "transformers" and is_tiny_weights(cfg.depth_model)):
+        from stereosync.extract.tiny_depth import TinyDepth
+
+        return TinyDepth.from_file(cfg.depth_model, device, cfg.batch_size, dtype)
     if cfg.depth_backend == "transformers":
         from stereosync.extract.depth import TransformersDepth
 
@@ -106,7 +144,7 @@ def _depth(cfg: ModelConfig, device, dtype):
         from stereosync.extract.rollingdepth import RollingDepthBackend
 
         return RollingDepthBackend(cfg.depth_model, device, dtype)
-    raise ValueError(f"depth_backend must be transformers or rollingdepth, got {cfg.depth_backend!r}")
+    raise ValueError(f"depth_backend must be transformers, rollingdepth or tiny, got {cfg.depth_backend!r}")
 
 
 def _image_encoder(cfg: ModelConfig, device, dtype):
@@ -131,12 +169,20 @@ def _tracker(cfg: ModelConfig, device, dtype):
         return MasaTracker(cfg.masa_config, cfg.masa_checkpoint, cfg.classes, str(device))
     if cfg.tracker != "bytetrack":
         raise ValueError(f"tracker must be bytetrack or masa, got {cfg.tracker!r}")
-    from stereosync.extract.detector import TransformersDetector
     from stereosync.extract.tracking import ByteTrackTracker
 
-    detector = TransformersDetector.from_pretrained(
-        cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
-    )
+    if is_tiny_weights(cfg.detector):
+        from stereosync.extract.tiny_detector import TinyDetector
+
+        detector = TinyDetector.from_file(
+            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+        )
+    else:
+        from stereosync.extract.detector import TransformersDetector
+
+        detector = TransformersDetector.from_pretrained(
+            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+        )
     return ByteTrackTracker(
         detector,
         track_activation_threshold=cfg.track_activation_threshold,

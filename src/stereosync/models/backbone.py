@@ -11,7 +11,6 @@ Also exposes the two further things the rest of the project needs from stable-au
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from stereosync.models.model_config import load_model_config
 from stereosync.models.objective import Prediction, v_from_x0
 
 log = logging.getLogger(__name__)
@@ -33,30 +33,6 @@ PKG_SCHEME = "pkg://"
 """Prefix of a weights reference inside an installed package (see :func:`resolve_weights`)."""
 
 _DROPPED_CONDITIONERS = ("t5", "clap_text")  # need hub weights, and the paper conditions on video, not text
-
-
-def load_model_config(model_config: str | os.PathLike | dict) -> dict:
-    """Read a stable-audio-tools model config.
-
-    Args:
-        model_config: a dict, a path to a json file, or the name of a shipped config (``"sao_1_0"``, ``"tiny"``,
-            ``"tiny_ps"``).
-    """
-    if isinstance(model_config, dict):
-        return copy.deepcopy(model_config)
-    path = Path(model_config)
-    if not path.suffix and not path.exists():
-        folder = resources.files("stereosync") / "model_configs"
-        shipped = folder / f"{model_config}.json"
-        if not shipped.is_file():
-            names = sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
-            raise FileNotFoundError(
-                f"model config '{model_config}' is neither a file nor a shipped config (shipped: {', '.join(names)})"
-            )
-        return json.loads(shipped.read_text())
-    if not path.is_file():
-        raise FileNotFoundError(f"model config file not found: {path}")
-    return json.loads(path.read_text())
 
 
 def strip_text_conditioning(config: dict, seconds_as_tokens: bool = True) -> dict:
@@ -72,9 +48,9 @@ def strip_text_conditioning(config: dict, seconds_as_tokens: bool = True) -> dic
     dropped = {c["id"] for c in model["conditioning"]["configs"] if c["type"] in _DROPPED_CONDITIONERS}
     model["conditioning"]["configs"] = [c for c in model["conditioning"]["configs"] if c["id"] not in dropped]
     diffusion = model["diffusion"]
-    ids = [i for i in diffusion.get("cross_attention_cond_ids", []) if i not in dropped]
+    ids = [i for i in diffusion["cross_attention_cond_ids"] if i not in dropped]
     diffusion["cross_attention_cond_ids"] = ids if seconds_as_tokens else []
-    diffusion["global_cond_ids"] = [i for i in diffusion.get("global_cond_ids", []) if i not in dropped]
+    diffusion["global_cond_ids"] = [i for i in diffusion["global_cond_ids"] if i not in dropped]
     return config
 
 
@@ -116,24 +92,24 @@ OWN_PRETRANSFORMS = ("parametric_stereo",)
 """Pretransform types this project adds to stable-audio-tools' (see :func:`build_own_pretransform`)."""
 
 
-def build_own_pretransform(config: dict | None) -> nn.Module | None:
+def build_own_pretransform(config: dict) -> nn.Module | None:
     """The project's own weight-free pretransform for a model config's ``pretransform`` entry, else None.
 
     ``{"type": "parametric_stereo", "config": {...}}`` builds
     :class:`~stereosync.models.parametric_stereo.ParametricStereoPretransform`; every other type is left to
     stable-audio-tools.
     """
-    if not config or config.get("type") not in OWN_PRETRANSFORMS:
+    if config["type"] not in OWN_PRETRANSFORMS:
         return None
     from stereosync.models.parametric_stereo import ParametricStereoPretransform
 
-    return ParametricStereoPretransform(**config.get("config", {}))
+    return ParametricStereoPretransform(**config["config"])
 
 
 class Backbone(nn.Module):
     """Frozen SAO: DiT + pretransform + number conditioners, built from a model config (SPEC §2).
 
-    The model config's ``model.diffusion.prediction`` (this project's key; default ``"v"``, SAO) says what the
+    The model config's ``model.diffusion.prediction`` (this project's key, required: ``"v"`` for SAO) says what the
     DiT's output means: ``"v"`` or ``"x0"`` (the clean latent, for DiTs narrower than their latent; see
     :mod:`stereosync.models.objective`). :meth:`forward` returns v either way.
 
@@ -167,14 +143,10 @@ class Backbone(nn.Module):
         super().__init__()
         from stable_audio_tools.models.diffusion import create_diffusion_cond_from_config
 
-        raw = load_model_config(model_config)
-        if raw.get("model_type") != "diffusion_cond":
-            raise ValueError(f"backbone model config must be 'diffusion_cond', got {raw.get('model_type')!r}")
+        raw = load_model_config(model_config)  # checked: required keys present, none unknown
         self.config = strip_text_conditioning(raw, seconds_as_tokens)
-        self.prediction: Prediction = self.config["model"]["diffusion"].get("prediction", "v")
-        if self.prediction not in ("v", "x0"):
-            raise ValueError(f"model config: diffusion.prediction must be 'v' or 'x0', got {self.prediction!r}")
-        own_pretransform = build_own_pretransform(self.config["model"].get("pretransform"))
+        self.prediction: Prediction = self.config["model"]["diffusion"]["prediction"]
+        own_pretransform = build_own_pretransform(self.config["model"]["pretransform"])
         build_config = copy.deepcopy(self.config)
         if own_pretransform is not None:  # stable-audio-tools does not know it: build the rest without it
             del build_config["model"]["pretransform"]
@@ -183,7 +155,7 @@ class Backbone(nn.Module):
         self.conditioner = wrapper.conditioner
         self.pretransform = own_pretransform if own_pretransform is not None else wrapper.pretransform
         self.sample_rate: int = self.config["sample_rate"]
-        self.audio_channels: int = self.config.get("audio_channels", 2)
+        self.audio_channels: int = self.config["audio_channels"]
         self.seconds_as_tokens = seconds_as_tokens
         self.latent_scale = float(latent_scale)
         self.activation_checkpointing = activation_checkpointing

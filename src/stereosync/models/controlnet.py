@@ -15,7 +15,9 @@ The residuals reach the frozen blocks through forward pre-hooks on ``ContinuousT
 (stable-audio-tools 0.0.19): the DiT forwards unknown keyword arguments to every block, so the residuals travel
 as the keyword ``stereosync_control`` and are popped by the hook before the block runs. Passing them as an
 argument (rather than through module state) keeps activation checkpointing exact: a recomputed block sees the
-same residual as its first run.
+same residual as its first run. The hooks hold no state and do nothing without the keyword, so one set per
+backbone serves every ControlNet built on it: :func:`attach_control` installs them once, and the last
+ControlNet to :meth:`~ControlNet.close` (or leave its ``with`` block) removes them.
 """
 
 from __future__ import annotations
@@ -68,9 +70,7 @@ class ControlNet(nn.Module):
         for layer in [self.input_conv, *self.block_outs] + ([self.time_conv] if frame_time else []):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
-        self._hooks = [
-            block.register_forward_pre_hook(_make_hook(i), with_kwargs=True) for i, block in enumerate(backbone.blocks)
-        ]
+        self._backbone_hooks: _ControlHooks | None = attach_control(backbone)
 
     def forward(
         self,
@@ -108,11 +108,45 @@ class ControlNet(nn.Module):
         )
         return tuple(out(h) for out, h in zip(self.block_outs, info["hidden_states"]))
 
-    def remove_hooks(self) -> None:
-        """Detach from the backbone (the backbone then runs unmodified)."""
-        for h in self._hooks:
-            h.remove()
-        self._hooks = []
+    def close(self) -> None:
+        """Stop using the backbone's control hooks; the last ControlNet on a backbone removes them."""
+        if self._backbone_hooks is not None:
+            self._backbone_hooks.release()
+            self._backbone_hooks = None
+
+    def __enter__(self) -> ControlNet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ControlHooks:
+    """The residual pre-hooks on one backbone's blocks, shared by the ControlNets built on it (counted)."""
+
+    def __init__(self, backbone: Backbone):
+        self.backbone = backbone
+        self.users = 0
+        self.handles = [
+            block.register_forward_pre_hook(_make_hook(i), with_kwargs=True) for i, block in enumerate(backbone.blocks)
+        ]
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users == 0:
+            for handle in self.handles:
+                handle.remove()
+            self.backbone.__dict__.pop("_control_hooks", None)
+
+
+def attach_control(backbone: Backbone) -> _ControlHooks:
+    """Install the control pre-hooks on ``backbone``'s blocks unless they are there; counts one more user."""
+    hooks = backbone.__dict__.get("_control_hooks")
+    if hooks is None:
+        hooks = _ControlHooks(backbone)
+        backbone.__dict__["_control_hooks"] = hooks  # plain attribute: not a submodule, never in a state dict
+    hooks.users += 1
+    return hooks
 
 
 def _make_hook(index: int):

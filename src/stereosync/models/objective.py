@@ -86,6 +86,17 @@ def loss_weights(t: torch.Tensor, prediction: Prediction = "v", x0_weight_cap: f
     return (x0_weight_cap * sigma.square()).clamp(max=1.0)
 
 
+def check_pan_loss_weight(pan_loss_weight: float, pretransform: torch.nn.Module | None) -> None:
+    """A pan-channel loss weight other than 1 needs a latent with pan channels (parametric stereo), and is ≥ 0."""
+    if pan_loss_weight != 1.0 and not hasattr(pretransform, "channel_weights"):
+        raise ValueError(
+            f"pan_loss_weight={pan_loss_weight} needs a latent with pan channels (model config pretransform "
+            f"type parametric_stereo); this backbone's pretransform is {type(pretransform).__name__}"
+        )
+    if pan_loss_weight < 0:
+        raise ValueError(f"pan_loss_weight must be ≥ 0, got {pan_loss_weight}")
+
+
 def v_loss(
     pred: torch.Tensor,
     target: torch.Tensor,

@@ -8,6 +8,7 @@ seconds conditioners; ControlNet input = the encoded envelope.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
@@ -88,6 +89,15 @@ class StereoSyncModel(nn.Module):
     def required_keys(self) -> set[str]:
         """Batch members the active streams read."""
         return {k for enc in self.streams().values() for k in enc.batch_keys}
+
+    def check_datamodule(self, datamodule: Any, stage: str) -> None:
+        """Fail before any long work when a datamodule with ``peek(stage)`` cannot feed this model."""
+        data_rate = getattr(getattr(datamodule, "hparams", {}), "sample_rate", None)
+        if data_rate is not None and int(data_rate) != self.backbone.sample_rate:
+            raise ValueError(f"data.sample_rate = {data_rate} but the backbone runs at {self.backbone.sample_rate} Hz")
+        sample = datamodule.peek(stage)
+        if sample is not None:
+            self.check_sample(sample)
 
     def check_sample(self, sample: dict) -> None:
         """Raise a ValueError naming shard, key and config key when a decoded sample cannot feed this model."""

@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-from ablation_table import versions  # noqa: E402 - the benchmark's own helper
+from runlib import versions
 
 
 def scene_counts(run: Path) -> dict[str, np.ndarray]:
@@ -70,20 +67,20 @@ def bootstrap(runs: Sequence[Path], resamples: int = 5000, seed: int = 0, level:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="experiments/ablation.py --bootstrap", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="tested run folders (the same test scenes)")
     p.add_argument("--resamples", type=int, default=5000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--level", type=float, default=0.95, help="interval level")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    args = parser().parse_args(argv)
     out = bootstrap(args.runs, args.resamples, args.seed, args.level)
     pct = f"{args.level:.0%}"
     print(f"{len(args.runs)} run(s), {out['scenes']:.0f} scenes, {args.resamples} scene resamples, {pct} intervals")
     for name in ("model", "ground_truth", "ratio"):
         print(f"  {name:<13} {out[name]:.3f}  [{out[name + '_lo']:.3f}, {out[name + '_hi']:.3f}]")
     return out
-
-
-if __name__ == "__main__":
-    main()

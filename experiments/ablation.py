@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from runlib import REPO, activity_ratio, flatten, last_checkpoint
 
 log = logging.getLogger("ablation_table")
 
-REPO = Path(__file__).resolve().parents[1]
 BASE = REPO / "configs" / "tiny.yaml"
 ABLATIONS = REPO / "configs" / "ablations"
 ROWS = (
@@ -69,15 +70,6 @@ def fad_embedder(checkpoint: str | None) -> torch.nn.Module:
     return clap
 
 
-def flatten(values: dict[str, Any], prefix: str = "test/") -> dict[str, float]:
-    """Metric dict → ``{column key: float}``; the first mono FAD variant becomes ``fad``."""
-    out = {k.removeprefix(prefix): float(v) for k, v in values.items()}
-    fads = sorted(k for k in out if k.startswith("fad") and k.endswith("_mono"))  # not the L/R-concat variant
-    if fads:
-        out["fad"] = out[fads[0]]
-    return out
-
-
 def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -> list[str]:
     """LightningCLI arguments of one run (``row`` None: the base recipe, used for the reference rows)."""
     configs = ["--config", str(BASE)] + (["--config", str(ABLATIONS / f"{row}.yaml")] if row else [])
@@ -87,7 +79,6 @@ def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -
             f"--seed_everything={seed}",
             f"--trainer.max_steps={args.steps}",
             f"--trainer.default_root_dir={root}",
-            f"--trainer.logger.init_args.save_dir={root}",
             f"--trainer.check_val_every_n_epoch={args.val_every}",
             "--trainer.enable_progress_bar=false",
             f"--model.fad={args.fad}",
@@ -99,39 +90,6 @@ def cli_args(args: argparse.Namespace, row: str | None, seed: int, root: Path) -
         + ([f"--model.sampler.cfg_scale={args.cfg_scale}"] if args.cfg_scale is not None else [])
         + list(args.extra)
     )
-
-
-def versions(root: Path) -> list[Path]:
-    """A run folder's ``version_*`` folders, oldest first."""
-    return sorted(root.glob("version_*"), key=lambda p: int(p.name.split("_")[1]))
-
-
-def last_checkpoint(root: Path) -> Path:
-    """A run folder's final checkpoint: ``last.ckpt`` of its newest version that has checkpoints, else that
-    version's newest ``.ckpt``; a clear error when there is none."""
-    for version in reversed(versions(root)):
-        if (version / "checkpoints" / "last.ckpt").is_file():
-            return version / "checkpoints" / "last.ckpt"
-        ckpts = sorted((version / "checkpoints").glob("*.ckpt"), key=lambda p: p.stat().st_mtime)
-        if ckpts:
-            return ckpts[-1]
-    raise FileNotFoundError(f"{root}: no version_*/checkpoints/*.ckpt (train the run first)")
-
-
-def activity_ratio(root: Path) -> float:
-    """Active 0.1-s event frames of the generated clips over those of the ground truth (the localiser's activity,
-    from the test writer's per-clip counts). Near 1 when the generated audio is quiet where the reference is; a
-    generator with a noise floor makes every frame an event, each scored by the pan of that noise."""
-    import csv
-
-    tested = [v for v in versions(root) if any(v.glob("test/clips_rank*.csv"))]
-    gen = ref = 0
-    for path in sorted(tested[-1].glob("test/clips_rank*.csv")) if tested else []:  # the newest test only
-        with path.open() as f:
-            for r in csv.DictReader(f):
-                gen += int(r["spatial_tp"]) + int(r["spatial_fn"])
-                ref += int(r["spatial_tp_reference"]) + int(r["spatial_fn_reference"])
-    return gen / ref if ref else math.nan
 
 
 def recipe(args: argparse.Namespace, row: str, seed: int, root: Path) -> dict[str, Any]:
@@ -303,7 +261,15 @@ def table(results: dict[str, list[dict[str, float]]]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    import cfg_sweep
+    import scene_bootstrap
+
+    modes = "\n\n".join(m.parser().format_help() for m in (cfg_sweep, scene_bootstrap))
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=f"Other modes (the first argument):\n\n{modes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS, help="ablations to train")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds of the multi-seed rows")
     p.add_argument("--steps", type=int, default=1400, help="training steps per run")
@@ -338,7 +304,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """The ablation table; ``--cfg-sweep RUN...`` or ``--bootstrap RUN...`` first: that mode instead."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--cfg-sweep"]:
+        import cfg_sweep
+
+        return cfg_sweep.main(argv[1:])
+    if argv[:1] == ["--bootstrap"]:
+        import scene_bootstrap
+
+        return scene_bootstrap.main(argv[1:])
+    return train_and_test(argv)
+
+
+def train_and_test(argv: Sequence[str]) -> dict[str, list[dict[str, float]]]:
+    """Train and test every requested row; returns ``{row: [one result per seed]}`` (an ``error`` key: failed)."""
     """Run the benchmark; returns ``{row: [metrics per seed]}`` and writes the table."""
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -351,11 +332,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
     runs = [(row, seed) for row in args.rows for seed in (args.seeds if row in MULTI_SEED_ROWS else args.seeds[:1])]
     if args.jobs > 1:  # independent runs side by side, one process (and args.threads threads) each
         import multiprocessing
-        import sys
         from concurrent.futures import ProcessPoolExecutor
-
-        if str(Path(__file__).parent) not in sys.path:  # spawned workers import this file by its module name
-            sys.path.insert(0, str(Path(__file__).parent))
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             done = [pool.submit(_run_in_worker, args, row, seed) for row, seed in runs]
@@ -379,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, list[dict[str, float]]]
 
 
 if __name__ == "__main__":
-    failed = [row for row, runs in main().items() if any("error" in r for r in runs)]
+    results = main()
+    failed = [row for row, runs in results.items() if isinstance(runs, list) and any("error" in r for r in runs)]
     if failed:
         raise SystemExit(f"failed runs (see the log and the table): {', '.join(failed)}")

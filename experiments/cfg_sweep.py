@@ -18,16 +18,13 @@ import argparse
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-
-sys.path.insert(0, str(Path(__file__).parent))
-from ablation_table import (  # noqa: E402 - the benchmark's own helpers
+from runlib import (
     activity_ratio,
     flatten,
     last_checkpoint,
@@ -70,7 +67,6 @@ def build_cli(args: argparse.Namespace, run: Path, out: Path, scale: float, shar
             "--config",
             str(config),
             f"--trainer.default_root_dir={out}",
-            f"--trainer.logger.init_args.save_dir={out}",
             "--trainer.enable_progress_bar=false",
             f"--model.sampler.cfg_scale={scale}",
             "--model.fad=false",
@@ -119,8 +115,8 @@ def table(results: dict[float, list[dict[str, float]]], truth: dict[str, float])
     return "\n".join(lines)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="experiments/ablation.py --cfg-sweep", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="trained run folders (ablation_table.py --out/<row>-seed<n>)")
     p.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
     p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
@@ -128,11 +124,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="runs/cfg_sweep", help="re-test outputs")
-    return p.parse_args(argv)
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> dict[float, list[dict[str, float]]]:
-    args = parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -155,7 +151,3 @@ def main(argv: Sequence[str] | None = None) -> dict[float, list[dict[str, float]
     )
     print(text)
     return results
-
-
-if __name__ == "__main__":
-    main()
