@@ -1,8 +1,7 @@
-"""Fixtures of the demo tests: tiny random extraction models, synthetic videos, a running ``stereosync-demo``."""
+"""Fixtures of the demo tests: a silent synthetic video, a running ``stereosync-demo``."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -44,25 +43,6 @@ def stereo_seconds():
 
 
 @pytest.fixture(scope="session")
-def models_json(tmp_path_factory) -> str:
-    """Small randomly initialised depth model and detector (real transformers classes) as ``--predict-models``."""
-    from helpers import tiny_depth_anything, tiny_rtdetr
-
-    root = tmp_path_factory.mktemp("models")
-    for name, (model, processor) in (("depth", tiny_depth_anything()), ("detector", tiny_rtdetr())):
-        model.save_pretrained(root / name)
-        processor.save_pretrained(root / name)
-    models = {
-        "depth_model": str(root / "depth"),
-        "image_encoder": "none",
-        "detector": str(root / "detector"),
-        "num_objects": 2,
-        "device": "cpu",
-    }
-    return json.dumps(models)
-
-
-@pytest.fixture(scope="session")
 def silent_video(tmp_path_factory) -> Path:
     """A 3-s synthetic scene without a soundtrack."""
     from stereosync.data.synthetic import generate_scene
@@ -79,12 +59,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def demo_url(models_json, tmp_path_factory):
-    """``stereosync-demo`` (the default: tiny recipe + shipped weights) on 127.0.0.1, a free port; its URL."""
+def demo_url(tmp_path_factory):
+    """``stereosync-demo`` with no flags but the port (the tiny recipe, its shipped vision models and trained
+    weights) on 127.0.0.1; its URL."""
     port = _free_port()
     log = tmp_path_factory.mktemp("demo") / "server.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    cmd = [sys.executable, "-m", "stereosync.demo.app", "--port", str(port), "--predict-models", models_json]
+    cmd = [sys.executable, "-m", "stereosync.demo.app", "--port", str(port)]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
