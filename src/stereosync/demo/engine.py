@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class Result:
-    """What one generation produced."""
+    """What one generation produced (``run``: its folder, with ``features/`` and ``out/``)."""
 
     mp4: Path
     wav: Path
@@ -42,6 +42,7 @@ class Result:
     boxes: torch.Tensor  # (FB, K, 4) at 30 fps over the whole video
     box_mask: torch.Tensor  # (FB, K)
     reference: np.ndarray | None  # the video's own audio (2, T) at ``sample_rate``, when it has a soundtrack
+    run: Path
 
 
 class _Collect(pl.Callback):
@@ -172,8 +173,11 @@ class Engine:
         cfg_scale: float | None = None,
         steps: int | None = None,
         progress: Progress | None = None,
+        callbacks: Sequence[pl.Callback] = (),
     ) -> Result:
         """Voice ``video``; ``reference_audio`` gives the timbre (needed for a silent video).
+
+        ``callbacks`` run before the prediction writer (``bench/predict.py`` times the stages with one).
 
         Raises:
             ValueError / FileNotFoundError: the pipeline's own messages (silent video without a reference,
@@ -226,7 +230,7 @@ class Engine:
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
-            callbacks=[PredictionWriter(output_dir=str(run / "out")), collect],
+            callbacks=[*callbacks, PredictionWriter(output_dir=str(run / "out")), collect],
             default_root_dir=str(run),
         )
         progress(0.05, "extracting features (depth, boxes, motion)")
@@ -239,4 +243,4 @@ class Engine:
         audio, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)
         boxes, mask = whole_video_boxes(collect.boxes, duration)
         progress(1.0, "done")
-        return Result(mp4, wav, audio.T.copy(), rate, duration, boxes, mask, video_audio(video, rate))
+        return Result(mp4, wav, audio.T.copy(), rate, duration, boxes, mask, video_audio(video, rate), run)
