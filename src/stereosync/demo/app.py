@@ -129,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     quiet.install()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.getLogger("stereosync").addHandler(handler)  # the demo's own messages; Lightning logs on its own
+    logging.getLogger("stereosync").setLevel(logging.INFO)
     args = parse_args(argv)
     from stereosync.demo.engine import Engine
 
