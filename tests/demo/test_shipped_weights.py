@@ -53,3 +53,24 @@ def test_the_shipped_weights_are_small_and_load_into_the_tiny_recipe_in_a_fresh_
     assert result["keys_match"]  # the module holds the stored tensors (upcast to fp32)
     assert result["changed"] > result["stored"] // 2  # ... and they are not what it was built with
     assert result["shape"] == [2, 2, 32000] and result["finite"] and result["rms"] > 1e-3
+
+
+def test_export_keeps_trainable_tensors_only_in_the_chosen_dtype_with_the_recipe(tmp_path):
+    import torch
+    from safetensors import safe_open
+
+    from stereosync.models.trainable_weights import export_trainable
+
+    ckpt = tmp_path / "last.ckpt"
+    state = {
+        "model.backbone.dit.w": torch.ones(3),
+        "model.controlnet.w": torch.full((2, 2), 1 / 3),
+        "model.boxes.count": torch.tensor([4]),
+    }
+    torch.save({"state_dict": state, "global_step": 7, "optimizer_states": [{}]}, ckpt)
+    out = export_trainable(ckpt, tmp_path / "w.safetensors", "bfloat16", {"steps": 7})
+    with safe_open(str(out), "pt") as f:
+        assert sorted(f.keys()) == ["model.boxes.count", "model.controlnet.w"]
+        assert f.get_tensor("model.controlnet.w").dtype == torch.bfloat16
+        assert f.get_tensor("model.boxes.count").dtype == torch.int64  # integers are never cast
+        assert json.loads(f.metadata()["recipe"]) == {"steps": 7} and f.metadata()["global_step"] == "7"
