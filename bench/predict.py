@@ -14,7 +14,7 @@ trained weights) and splits the time into:
 - ``muxing``: the prediction writer's end (joining chunks, resampling, wav + mp4 with the AAC audio);
 - ``other``: the rest of the wall time (CLAP of the reference, loading the vision models, the data pipeline).
 
-Each row is seconds per second of video; the median over ``--repeats`` runs after one warm-up run.
+Each row is seconds per second of video; the median over ``--repeats`` runs after ``--warmup`` unmeasured ones.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=10.0, help="length of the silent video")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--repeats", type=int, default=2, help="measured runs after one warm-up")
+    p.add_argument("--repeats", type=int, default=2, help="measured runs")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured runs first (model loads, allocator)")
     p.add_argument("--out", default="bench/out/predict.json")
     args = p.parse_args(argv)
     sys.path.insert(0, str(REPO / "src"))
@@ -136,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         video = silent_video(args.seconds, Path(tmp))
         engine = Engine(work_dir=Path(tmp) / "work")
         reference = example_sounds()["gravel"]
-        one_run(engine, video, reference, args.seconds)  # warm-up: first model loads, allocator
+        for _ in range(args.warmup):
+            one_run(engine, video, reference, args.seconds)
         runs = [one_run(engine, video, reference, args.seconds) for _ in range(args.repeats)]
     result = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(
