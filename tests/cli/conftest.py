@@ -23,7 +23,7 @@ def _data_args(root: Path) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_run(synthetic_root, tmp_path_factory):
     """A 6-step tiny fit through the CLI; yields (run folder, common args, checkpoint)."""
     run = tmp_path_factory.mktemp("run")
@@ -38,7 +38,7 @@ def tiny_run(synthetic_root, tmp_path_factory):
     return run, common, run / "version_0" / "checkpoints" / "last.ckpt"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def tiny_extraction_models(tmp_path_factory):
     """Small randomly initialised depth model and detector of the real transformers classes, saved as folders."""
     from helpers import tiny_depth_anything, tiny_rtdetr

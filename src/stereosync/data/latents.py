@@ -3,9 +3,9 @@
 Adds ``latent`` (the pretransform output of ``audio``, unscaled) and ``envelope_latent`` (that of the envelope,
 the ControlNet input) to every sample and writes the shards again under the same names, validating each sample
 against the schema. On SAO the Oobleck encoder costs about as much per 2-s clip on a CPU as a whole training
-step of the DiT (SPEC §10); with both latents stored, the step only reads them.
+step of the DiT; with both latents stored, the step only reads them.
 
-Audio and envelope are peak-normalised before encoding (SPEC §5) and written back normalised, so the loader's
+Audio and envelope are peak-normalised before encoding and written back normalised, so the loader's
 own peak normalisation is then a no-op and the stored latents stay consistent with the stored waveforms. Latents
 cannot follow a random crop or a polarity flip: write shards at the training chunk length. Command line::
 
@@ -61,7 +61,7 @@ class LatentEncoder:
         model_config: backbone model config (``"tiny"``, ``"sao_1_0"``, a json path).
         weights: backbone weights (file or folder); ``None`` keeps random weights (tests only).
         device: where the pretransform runs.
-        envelope_mode: envelope computed from ``audio`` when a sample stores none (SPEC §4).
+        envelope_mode: envelope computed from ``audio`` when a sample stores none.
     """
 
     def __init__(

@@ -1,4 +1,4 @@
-"""Pictures of a synthetic scene: video frames, ground-truth depth maps and the mp4 (PyAV) (SPEC §8).
+"""Pictures of a synthetic scene: video frames, ground-truth depth maps and the mp4 (PyAV).
 
 Frames show a checkered floor in perspective, a back wall and the characters (head with an eye on the side
 they face, torso, two legs). At each footstep the landing foot comes down onto the floor and flashes for

@@ -1,4 +1,4 @@
-"""Scene model of the synthetic spatial benchmark (SPEC §8): camera, walking paths and footstep sounds.
+"""Scene model of the synthetic spatial benchmark: camera, walking paths and footstep sounds.
 
 Geometry: a pinhole camera looks at a flat floor. A character at distance ``d`` (metres) stands with its feet
 on image row ``HORIZON_Y + (NEAR_FOOT_Y - HORIZON_Y) * DIST_NEAR / d`` and has a size ``DIST_NEAR / d`` times

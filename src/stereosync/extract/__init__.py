@@ -1,4 +1,4 @@
-"""Feature extraction: real videos -> StereoSync shards (SPEC §1, §4, §6).
+"""Feature extraction: real videos -> StereoSync shards.
 
 Pipeline per video: PyAV decoding (:mod:`.decode`, frames picked by timestamp at 4 and 30 fps, audio at
 44.1 kHz stereo) -> 2-s chunks -> depth maps + depth-frame embeddings (:mod:`.depth`, :mod:`.image_encoder`,

@@ -2,7 +2,7 @@
 
 A tracker turns per-frame detections into identities across the whole video; a chunk then keeps its K
 longest tracks (most frames present in the chunk). Boxes are normalised to [0, 1] by the frame size;
-a frame where a kept track has no box is masked, never filled with a made-up box (SPEC §4).
+a frame where a kept track has no box is masked, never filled with a made-up box.
 """
 
 from __future__ import annotations
