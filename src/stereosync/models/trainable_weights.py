@@ -2,10 +2,11 @@
 
 A Lightning checkpoint of StereoSync already holds only the trainable weights (ControlNet, stream projections);
 it also carries optimiser state, RNG streams and counters. The exported file keeps the weights alone, in
-``StereoSync.state_dict()`` names, optionally in bfloat16, with the recipe it was trained with in its metadata::
+``StereoSync.state_dict()`` names, in float32 (or bfloat16, half the size), with the recipe it was trained with
+in its metadata::
 
     python -m stereosync.models.trainable_weights runs/shipped/full-seed0/version_0/checkpoints/last.ckpt \\
-        src/stereosync/weights/tiny_full_2800.safetensors --dtype bfloat16
+        src/stereosync/weights/tiny_full_2800.safetensors
 
 ``load_trainable(module, "pkg://stereosync/weights/tiny_full_2800.safetensors")`` loads such a file into a
 module built from the same recipe (``configs/tiny.yaml``), strictly: every trainable key must be there.
@@ -47,7 +48,7 @@ def trainable_state(checkpoint_state: dict[str, torch.Tensor], dtype: torch.dtyp
 
 
 def export_trainable(
-    checkpoint: str | Path, out: str | Path, dtype: str = "bfloat16", recipe: dict[str, Any] | None = None
+    checkpoint: str | Path, out: str | Path, dtype: str = "float32", recipe: dict[str, Any] | None = None
 ) -> Path:
     """Write the trainable weights of ``checkpoint`` (a Lightning .ckpt) to ``out`` (.safetensors).
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="Lightning checkpoint of a StereoSync run")
     parser.add_argument("out", help="output .safetensors file")
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--recipe", default=None, help="JSON text stored in the file's metadata")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
