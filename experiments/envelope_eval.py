@@ -185,12 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     a.out = a.out.resolve()
     t0 = time.perf_counter()
     full = train(a, "full", [])
-    bare = train(a, "no_envelope", ["--config", str(REPO / "configs" / "ablations" / "no_envelope.yaml")])
+    no_envelope = ["--config", str(REPO / "configs" / "ablations" / "no_envelope.yaml")]
+    bare = train(a, "no_envelope", no_envelope)
     predicted = ["--data.envelope_source=predicted", f"--data.envelope_predictor={a.predictor}"]
     rows = {
         "ground-truth envelope": score_clips(test(a, "full", full, []), a),
         "predicted envelope": score_clips(test(a, "full_predicted", full, predicted), a),
-        "no envelope (no ControlNet)": score_clips(test(a, "no_envelope", bare, []), a),
+        "no envelope (no ControlNet)": score_clips(test(a, "no_envelope", bare, no_envelope), a),
     }
     gt_dir = a.out / "test_full" / "version_0" / "test"
     rows["ground-truth audio"] = score_clips(gt_dir, a, reference=True) | reference_spatial(gt_dir)
