@@ -2,9 +2,9 @@
 
 Command line (one recipe each; the shipped weights were made with these defaults)::
 
-    flock /work/train.lock python -m stereosync.extract.tiny_train --model detector \\
+    python -m stereosync.extract.tiny_train --model detector \\
         --out src/stereosync/weights/tiny_detector.safetensors
-    flock /work/train.lock python -m stereosync.extract.tiny_train --model depth \\
+    python -m stereosync.extract.tiny_train --model depth \\
         --out src/stereosync/weights/tiny_depth.safetensors
 
 Training scenes come from the ``tiny-vision-train`` seed stream (:func:`.tiny_data.frame_seeds`), disjoint
