@@ -118,10 +118,10 @@ def score(wav_dir: Path, samples: list[dict], kind: str) -> dict[str, float]:
             x = ref
         else:  # always centre: the reference's mono mix on both channels
             x = np.repeat(ref.mean(axis=1, keepdims=True), 2, axis=1)
-        preds, target = torch.from_numpy(x.T.copy())[None], torch.from_numpy(ref.T.copy())[None]
+        preds = torch.from_numpy(x.T.copy())[None]
         boxes, mask = torch.from_numpy(s["boxes"])[None], torch.from_numpy(s["box_mask"])[None]
-        spatial.update(preds=preds, target=target, boxes=boxes, box_mask=mask)
-        pan.update(preds=preds, target=target, boxes=boxes, box_mask=mask)
+        spatial.update(preds=preds, boxes=boxes, box_mask=mask)
+        pan.update(preds=preds, boxes=boxes, box_mask=mask)
     return {
         "spatial_av_align": float(spatial.compute()),
         "pan_mae": float(pan.compute()["pan_mae"]),
