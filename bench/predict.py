@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         f"median of {args.repeats} (seconds of compute per second of video):"
     )
     for k in (*STAGES, "total"):
-        print(f"  {k:<20} {result[k]:7.3f}")
+        print(f"  {k:<20} {result[k]:8.4f}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
         json.dumps({"args": vars(args), "seconds_per_video_second": result, "runs": runs}, indent=1)
