@@ -247,13 +247,18 @@ class ReferenceOverride(IterableDataset):
         return torch.from_numpy(seg / peak if peak > 1e-8 else seg).float()  # peak-normalised like training
 
 
+_CLAP_ENCODERS: dict[tuple[str | None, bool], Any] = {}
+
+
 def reference_clap(path: str, models: Any) -> np.ndarray:
-    """(512,) CLAP embedding of a reference recording, with the extraction's CLAP checkpoint."""
+    """(512,) CLAP embedding of a reference recording, with the extraction's CLAP checkpoint (the encoder is
+    built once per checkpoint and process: a demo server embeds a new reference at every request)."""
     from stereosync.clap import ClapAudioEncoder
     from stereosync.media import read_audio
 
-    checkpoint = getattr(models, "clap_checkpoint", None)
-    fusion = getattr(models, "clap_fusion", True)
-    encoder = ClapAudioEncoder(checkpoint, enable_fusion=fusion)
+    key = (getattr(models, "clap_checkpoint", None), bool(getattr(models, "clap_fusion", True)))
+    if key not in _CLAP_ENCODERS:
+        _CLAP_ENCODERS[key] = ClapAudioEncoder(key[0], enable_fusion=key[1])
+    encoder = _CLAP_ENCODERS[key]
     emb = encoder.embed_numpy(read_audio(path, ClapAudioEncoder.sample_rate), ClapAudioEncoder.sample_rate)
     return np.asarray(emb, np.float32).reshape(CLAP_DIM)
