@@ -36,13 +36,13 @@ def _stereo_seconds(mp4: str | Path) -> tuple[int, float]:
         return a.codec_context.channels, sum(f.samples for f in c.decode(a)) / a.rate
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stereo_seconds():
     """``f(mp4) → (audio channels, audio duration in s)`` of a file's first audio stream."""
     return _stereo_seconds
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def silent_video(tmp_path_factory) -> Path:
     """A 3-s synthetic scene without a soundtrack."""
     from stereosync.data.synthetic import generate_scene
@@ -58,7 +58,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_url(tmp_path_factory):
     """``stereosync-demo`` with no flags but the port (the tiny recipe, its shipped vision models and trained
     weights) on 127.0.0.1; its URL."""
