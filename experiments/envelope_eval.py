@@ -136,8 +136,8 @@ def reference_spatial(test_dir: Path) -> dict[str, float]:
         ref, _ = soundfile.read(test_dir / "wav" / f"{s['__key__']}.ref.wav", dtype="float32", always_2d=True)
         x = torch.from_numpy(ref.T.copy())[None]
         boxes, mask = torch.from_numpy(s["boxes"])[None], torch.from_numpy(s["box_mask"])[None]
-        spatial.update(preds=x, target=x, boxes=boxes, box_mask=mask)
-        pan.update(preds=x, target=x, boxes=boxes, box_mask=mask)
+        spatial.update(preds=x, boxes=boxes, box_mask=mask)
+        pan.update(preds=x, boxes=boxes, box_mask=mask)
     return {"spatial_av_align": float(spatial.compute()), "pan_mae": float(pan.compute()["pan_mae"])}
 
 
