@@ -321,7 +321,7 @@ class ShardDataModule(pl.LightningDataModule):
         h = self.hparams
         if h.predict_videos is None:
             return self.test_dataloader()
-        module = getattr(self.trainer, "lightning_module", None) if self._trainer_attached() else None
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
         needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
         check_videos(h.predict_videos, h.clap_reference, needs_clap)
         out = self._features_dir()
@@ -338,9 +338,6 @@ class ShardDataModule(pl.LightningDataModule):
             envelope = read_audio(h.envelope_reference, h.sample_rate)
         return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
 
-    def _trainer_attached(self) -> bool:
-        return getattr(self, "trainer", None) is not None
-
     def _features_dir(self) -> Path:
         """This run's extraction folder: ``predict_dir`` if empty or new, else ``<log dir>/predict/features``."""
         if self.hparams.predict_dir is not None:
@@ -351,7 +348,7 @@ class ShardDataModule(pl.LightningDataModule):
                     f"or leave it unset for <run log dir>/predict/features"
                 )
             return out
-        trainer = self.trainer if self._trainer_attached() else None
+        trainer = self.trainer
         base = Path((trainer.log_dir or trainer.default_root_dir) if trainer is not None else "runs/predict")
         out = base / "predict" / "features"
         n = 1

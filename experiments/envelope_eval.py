@@ -23,41 +23,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from runlib import REPO, run_cli, tiny_args
 
-REPO = Path(__file__).resolve().parents[1]
 SR = 16000
-
-
-def run_cli(args: list[str]) -> None:
-    cmd = [sys.executable, str(REPO / "train.py"), *args]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
-
-
-def common(a: argparse.Namespace, root: Path) -> list[str]:
-    return [
-        "--config",
-        str(REPO / "configs" / "tiny.yaml"),
-        f"--trainer.default_root_dir={root}",
-        "--trainer.enable_progress_bar=false",
-        f"--data.synthetic.root={a.out / 'data'}",
-        f"--data.synthetic.test_scenes={a.test_scenes}",
-        "--model.fad=false",
-    ]
 
 
 def train(a: argparse.Namespace, name: str, extra: list[str]) -> Path:
     root = a.out / name
     ckpt = root / "version_0" / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
-        run_cli(["fit", *common(a, root), f"--trainer.max_steps={a.steps}", *extra])
+        run_cli(["fit", *tiny_args(root, a.out / "data", a.test_scenes), f"--trainer.max_steps={a.steps}", *extra])
     return ckpt
 
 
@@ -65,7 +45,7 @@ def test(a: argparse.Namespace, name: str, ckpt: Path, extra: list[str]) -> Path
     root = a.out / f"test_{name}"
     out = root / "version_0" / "test"
     if not (out / "metrics.json").is_file():
-        run_cli(["test", *common(a, root), f"--ckpt_path={ckpt}", *extra])
+        run_cli(["test", *tiny_args(root, a.out / "data", a.test_scenes), f"--ckpt_path={ckpt}", *extra])
     return out
 
 

@@ -1,5 +1,6 @@
-"""What the experiments read back from run folders (``<out>/<row>-seed<n>/version_*``): the final checkpoint,
-the test metrics as a flat dict and the activity ratio from the test writer's per-clip counts.
+"""What the experiments share: running ``train.py`` on the tiny recipe, and reading run folders back
+(``<out>/<row>-seed<n>/version_*``): the final checkpoint, the test metrics as a flat dict and the activity ratio
+from the test writer's per-clip counts.
 
 Scripts in ``experiments/`` import it by name (``from runlib import ...``): Python puts a script's own folder
 first on the import path.
@@ -8,10 +9,32 @@ first on the import path.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args: list[str]) -> None:
+    """``python train.py <args>`` in the repository, echoed; a failure stops the experiment."""
+    cmd = [sys.executable, str(REPO / "train.py"), *args]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, cwd=REPO)
+
+
+def tiny_args(root: Path, data_root: Path, test_scenes: int) -> list[str]:
+    """The tiny recipe writing to ``root`` on the synthetic scenes of ``data_root``, without progress bars or FAD."""
+    return [
+        "--config",
+        str(REPO / "configs" / "tiny.yaml"),
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        f"--data.synthetic.root={data_root}",
+        f"--data.synthetic.test_scenes={test_scenes}",
+        "--model.fad=false",
+    ]
 
 
 def flatten(values: dict[str, Any], prefix: str = "test/") -> dict[str, float]:

@@ -24,43 +24,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from runlib import run_cli, tiny_args
 
-REPO = Path(__file__).resolve().parents[1]
 SR = 16000
 VISUAL = ("boxes", "box_mask", "depth", "motion")  # the members a video's frames give
-
-
-def run_cli(args: list[str]) -> None:
-    cmd = [sys.executable, str(REPO / "train.py"), *args]
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
-
-
-def common(a: argparse.Namespace, root: Path) -> list[str]:
-    return [
-        "--config",
-        str(REPO / "configs" / "tiny.yaml"),
-        f"--trainer.default_root_dir={root}",
-        f"--trainer.logger.init_args.save_dir={root}",
-        "--trainer.enable_progress_bar=false",
-        f"--data.synthetic.root={a.out / 'data'}",
-        f"--data.synthetic.test_scenes={a.test_scenes}",
-        "--model.fad=false",
-    ]
 
 
 def test_run(a: argparse.Namespace, name: str, ckpt: Path, extra: list[str]) -> Path:
     root = a.out / f"test_{name}"
     out = root / "version_0" / "test"
     if not (out / "metrics.json").is_file():
-        run_cli(["test", *common(a, root), f"--ckpt_path={ckpt}", "--data.envelope_source=predicted", *extra])
+        run_cli(
+            [
+                "test",
+                *tiny_args(root, a.out / "data", a.test_scenes),
+                f"--ckpt_path={ckpt}",
+                "--data.envelope_source=predicted",
+                *extra,
+            ]
+        )
     return out
 
 
@@ -140,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ckpt = a.ckpt or a.out / "fit" / "version_0" / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
-        run_cli(["fit", *common(a, a.out / "fit"), f"--trainer.max_steps={a.steps}"])
+        run_cli(["fit", *tiny_args(a.out / "fit", a.out / "data", a.test_scenes), f"--trainer.max_steps={a.steps}"])
     truth_dir = test_run(a, "true_boxes", ckpt, [])
     samples = read_samples(a.out / "data" / "test" / "shards")
     shards = pixel_shards(a, samples)

@@ -112,9 +112,9 @@ class EnvelopePredictorModule(pl.LightningModule):
         b = target.shape[0]
         self.log(f"{stage}/loss", self.predictor.loss(raw, target), batch_size=b, sync_dist=True)
         ref = self.reference(batch).mean(1)  # (B, S)
-        pred = self.predictor.to_audio_rate(self.predictor.decode(raw), ref.shape[-1])[:, 0]
-        rate = self.hparams.sample_rate
         frame_pred = self.predictor.decode(raw)
+        pred = self.predictor.to_audio_rate(frame_pred, ref.shape[-1])[:, 0]
+        rate = self.hparams.sample_rate
         acc = self._eval.setdefault(stage, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # e_l1 sum, n, matches, est, ref, corr
         for i in range(b):
             acc[0] += float((pred[i] - ref[i]).abs().mean())

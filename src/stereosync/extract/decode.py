@@ -177,13 +177,16 @@ def _time_origin(video_stream) -> float:
     return 0.0
 
 
-def load_audio(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport) -> np.ndarray:
-    """Whole audio track as (2, S) float32 at ``cfg.sample_rate``, time 0 = the first video frame."""
+def load_audio(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport) -> np.ndarray | None:
+    """Whole audio track as (2, S) float32 at ``cfg.sample_rate``, time 0 = the first video frame; None for a
+    video without audio when ``cfg.allow_silent``."""
     import av
 
     path = str(path)
     with open_container(path) as container:
-        vstream, astream = _streams(container, path)
+        vstream, astream = _streams(container, path, cfg.allow_silent)
+        if astream is None:
+            return None
         t0, rate = _time_origin(vstream), astream.rate or astream.codec_context.sample_rate
         channels = astream.codec_context.channels
         if channels == 1:
@@ -265,9 +268,7 @@ def iter_chunks(path: str | os.PathLike, cfg: DecodeConfig, report: DecodeReport
         ExtractError: subclasses for unusable files (see :mod:`.errors`).
     """
     path = str(path)
-    with open_container(path) as container:
-        _, astream = _streams(container, path, cfg.allow_silent)
-    audio = load_audio(path, cfg, report) if astream is not None else None
+    audio = load_audio(path, cfg, report)
     from stereosync.extract.cutter import ChunkCutter
 
     cutter = ChunkCutter(cfg, audio, report)

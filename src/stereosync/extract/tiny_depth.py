@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stereosync.extract._torch import batched
-from stereosync.extract.tiny_nets import conv_block, fold, load_state, space_to_depth_stem, to_input, with_coords
+from stereosync.extract.tiny_nets import conv_block, fold, load_net, space_to_depth_stem, to_input, with_coords
 
 TINY_DEPTH = "pkg://stereosync/weights/tiny_depth.safetensors"
 KIND = "tiny_depth"
@@ -55,10 +55,7 @@ class TinyDepthNet(nn.Module):
 
 def load_tiny_depth(name: str | os.PathLike = TINY_DEPTH) -> TinyDepthNet:
     """The network with its weights from a tiny-depth safetensors file (or ``pkg://`` URL), in eval mode."""
-    config, state, _ = load_state(name, KIND)
-    net = TinyDepthNet(config["width"], tuple(config["input_size"]))
-    net.load_state_dict(state)
-    return net.eval()
+    return load_net(TinyDepthNet, name, KIND)
 
 
 class TinyDepth:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from stereosync.extract._torch import batched, require
-from stereosync.extract.tiny_nets import conv_block, fold, load_state, space_to_depth_stem, to_input, with_coords
+from stereosync.extract.tiny_nets import conv_block, fold, load_net, space_to_depth_stem, to_input, with_coords
 
 TINY_DETECTOR = "pkg://stereosync/weights/tiny_detector.safetensors"
 KIND = "tiny_detector"
@@ -81,10 +81,7 @@ def decode_detections(
 
 def load_tiny_detector(name: str | os.PathLike = TINY_DETECTOR) -> TinyDetectorNet:
     """The network with its weights from a tiny-detector safetensors file (or ``pkg://`` URL), in eval mode."""
-    config, state, _ = load_state(name, KIND)
-    net = TinyDetectorNet(config["width"], tuple(config["input_size"]))
-    net.load_state_dict(state)
-    return net.eval()
+    return load_net(TinyDetectorNet, name, KIND)
 
 
 class TinyDetector:

@@ -94,3 +94,11 @@ def load_state(name: str | os.PathLike, kind: str) -> tuple[dict, dict[str, torc
     if meta.get("kind") != kind:
         raise ValueError(f"{name}: holds a {meta.get('kind')!r} model, expected a tiny {kind!r} model")
     return json.loads(meta["config"]), load_file(str(path)), json.loads(meta.get("extra", "{}"))
+
+
+def load_net(cls: type[nn.Module], name: str | os.PathLike, kind: str) -> nn.Module:
+    """``cls(width, input_size)`` with the weights of a tiny-vision file of ``kind``, in eval mode."""
+    config, state, _ = load_state(name, kind)
+    net = cls(config["width"], tuple(config["input_size"]))
+    net.load_state_dict(state)
+    return net.eval()
