@@ -24,6 +24,7 @@ def test_collection_routes_keyword_arguments(signals):
         "val/spatial_av_align",
         "val/pan_mae",
         "val/pan_corr",
+        "val/pan_corr_per_source",
         "val/spatial_av_align_offcentre",
     }
     assert float(out["val/e_l1"]) == 0.0 and float(out["val/spatial_av_align"]) == 1.0
@@ -46,5 +47,5 @@ def test_collection_holds_no_network_weights(clap_encoder):
     collection.persistent(True)
     n_values = sum(v.numel() for v in collection.state_dict().values())
     fad_sums = sum(2 * (d * d + d + 1) for d in (512, 1024))  # generated + reference: count, Σx, Σxxᵀ
-    counters = 2 + 2 + 6 + 2  # E-L1, Spatial AV-Align, PanTracking, AV-Align
+    counters = 2 + 2 + 8 + 2  # E-L1, Spatial AV-Align, PanTracking, AV-Align
     assert n_values == fad_sums + counters  # the 33 M CLAP weights are nowhere

@@ -78,6 +78,7 @@ KEYS = [
     "spatial_av_align",
     "pan_mae",
     "pan_corr",
+    "pan_corr_per_source",
     "spatial_av_align_offcentre",
     "fad_bands_16khz_mono",
     "fad_bands_16khz_lr-concat",

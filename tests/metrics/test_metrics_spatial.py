@@ -110,3 +110,46 @@ def test_companion_exposes_centre_bias(signals):
     assert float(scores["pan_corr"]) > 0.99
     assert float(scores["pan_mae"]) < 0.02
     assert float(scores["spatial_av_align_offcentre"]) == 1.0
+
+
+def _two_characters(signals, follow: bool):
+    """Two characters walking in opposite directions on either side; the sound alternates between them every
+    0.1-s frame, either following each along its path or parked at each one's mean position."""
+    a, b = torch.linspace(0.05, 0.35, FB), torch.linspace(0.95, 0.65, FB)
+    (box_a, mask_a), (box_b, mask_b) = signals.box_track(a, width=0.1), signals.box_track(b, width=0.1)
+    boxes, mask = torch.cat([box_a, box_b], dim=1), torch.cat([mask_a, mask_b], dim=1)
+    mono = signals.noise_bursts(period=0.1, length=0.1)
+    t = torch.arange(mono.shape[0]) / signals.sr
+    on_a = (torch.arange(mono.shape[0]) // (signals.sr // 10)) % 2 == 0  # integer frames: no float edges
+    path_a = torch.from_numpy(np.interp(t.numpy(), np.arange(FB) / 30, a.numpy())).float()
+    path_b = torch.from_numpy(np.interp(t.numpy(), np.arange(FB) / 30, b.numpy())).float()
+    if not follow:
+        path_a, path_b = torch.full_like(path_a, 0.2), torch.full_like(path_b, 0.8)
+    return signals.pan(mono, torch.where(on_a, path_a, path_b)), boxes, mask
+
+
+def test_per_source_correlation_asks_each_character_to_be_followed(signals):
+    audio, boxes, mask = _two_characters(signals, follow=False)
+    parked = PanTracking(signals.sr)
+    parked.update(audio[None], boxes[None], mask[None])
+    scores = parked.compute()
+    # pooled over both characters, two parked positions correlate with the boxes through the left/right split
+    assert float(scores["pan_corr"]) > 0.9
+    assert abs(float(scores["pan_corr_per_source"])) < 1e-6  # but neither character is followed
+
+    audio, boxes, mask = _two_characters(signals, follow=True)
+    following = PanTracking(signals.sr)
+    following.update(audio[None], boxes[None], mask[None])
+    scores = following.compute()
+    assert float(scores["pan_corr"]) > 0.99
+    assert float(scores["pan_corr_per_source"]) > 0.95
+    assert float(scores["pan_mae"]) < 0.02
+
+
+def test_per_source_equals_per_clip_with_one_object(signals):
+    audio, boxes, mask = _moving_scene(signals, follow=True)
+    audio = audio * (0.5 + 0.5 * torch.rand(audio.shape[-1], generator=torch.Generator().manual_seed(1)))
+    metric = PanTracking(signals.sr)
+    metric.update(audio[None], boxes[None], mask[None])
+    scores = metric.compute()
+    assert float(scores["pan_corr_per_source"]) == pytest.approx(float(scores["pan_corr"]), abs=1e-12)

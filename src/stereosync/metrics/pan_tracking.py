@@ -15,11 +15,12 @@ from stereosync.metrics.functional.spatial_av_align import HOP_S, MARGIN, VIDEO_
 
 
 class PanTracking(Metric):
-    """Does the stereo image follow the tracked object? Three centre-robust numbers.
+    """Does the stereo image follow the tracked object? Four centre-robust numbers.
 
-    ``compute`` returns ``{"pan_mae": ..., "pan_corr": ..., "spatial_av_align_offcentre": ...}`` (a
-    ``MetricCollection`` flattens them into its result): pooled mean |estimated pan − box centre| (frame
-    widths, lower is better), mean per-clip pan/centre correlation over clips whose box moves, and Spatial
+    ``compute`` returns ``{"pan_mae": ..., "pan_corr": ..., "pan_corr_per_source": ...,
+    "spatial_av_align_offcentre": ...}`` (a ``MetricCollection`` flattens them into its result): pooled mean
+    |estimated pan − box centre| (frame widths, lower is better), mean per-clip pan/centre correlation over clips
+    whose box moves, the same per clip and tracked object (each event counted for its nearest box), and Spatial
     AV-Align over events whose boxes all lie off the centre zone. Each is NaN with a warning if undefined.
     All states are sums, reduced across ranks.
 
@@ -65,6 +66,8 @@ class PanTracking(Metric):
             ("n_events", torch.long),
             ("corr_sum", torch.float64),
             ("n_corr_clips", torch.long),
+            ("source_corr_sum", torch.float64),
+            ("n_source_corr", torch.long),
             ("offcentre_tp", torch.long),
             ("offcentre_fn", torch.long),
         ]:
@@ -93,14 +96,18 @@ class PanTracking(Metric):
             if not math.isnan(s.corr):
                 self.corr_sum += s.corr
                 self.n_corr_clips += 1
+            self.source_corr_sum += s.source_corr_sum
+            self.n_source_corr += s.n_source_corr
             self.offcentre_tp += s.offcentre_tp
             self.offcentre_fn += s.offcentre_fn
 
     def compute(self) -> dict[str, torch.Tensor]:
-        """``pan_mae`` (frame widths), ``pan_corr`` ([-1, 1]), ``spatial_av_align_offcentre`` ([0, 1])."""
+        """``pan_mae`` (frame widths), ``pan_corr`` and ``pan_corr_per_source`` ([-1, 1]),
+        ``spatial_av_align_offcentre`` ([0, 1])."""
         return {
             "pan_mae": ratio_or_nan(self.abs_err_sum, self.n_events, "pan MAE"),
             "pan_corr": ratio_or_nan(self.corr_sum, self.n_corr_clips, "pan correlation"),
+            "pan_corr_per_source": ratio_or_nan(self.source_corr_sum, self.n_source_corr, "per-source pan correlation"),
             "spatial_av_align_offcentre": ratio_or_nan(
                 self.offcentre_tp, self.offcentre_tp + self.offcentre_fn, "off-centre Spatial AV-Align"
             ),

@@ -9,6 +9,12 @@ Spatial AV-Align is centre-biased: a sound mixed to the centre, x = 0.5, overlap
 - **pan correlation**: per clip, Pearson correlation between x̂ and c over those events; a clip counts only if
   the box moves (std of c ≥ ``min_box_std``) and has ≥ ``min_events`` events; a constant x̂ scores 0. Mean over
   counted clips. 1 = the stereo image follows the object.
+- **per-source pan correlation**: per clip *and tracked object* k, Pearson correlation between x̂ and k's centre
+  over the events matched to k (nearest present box, as for pan MAE), where k's centre moves over those events
+  (std ≥ ``min_box_std``) and they number ≥ ``min_events``. Mean over counted (clip, object) pairs. With two
+  characters the per-clip correlation pools events of both, so it rewards an image that jumps between them as
+  much as one that follows each; the per-source one asks whether the stereo image follows each character
+  along its own path. With one tracked object the two are the same.
 - **off-centre Spatial AV-Align**: Spatial AV-Align restricted to events whose ±1-frame box window holds at
   least one box and no box that overlaps the centre zone [0.5 − m, 0.5 + m]. There a centred sound can never
   score, so the restricted score measures real localisation.
@@ -36,6 +42,8 @@ class PanTrackingStats(NamedTuple):
         corr: Pearson correlation of x̂ and c; NaN if the clip does not qualify (static box, too few events).
         offcentre_tp: true positives among off-centre events.
         offcentre_fn: false negatives among off-centre events.
+        source_corr_sum: Σ per-source correlations over the clip's counted objects.
+        n_source_corr: number of counted objects.
     """
 
     abs_err_sum: float
@@ -43,6 +51,8 @@ class PanTrackingStats(NamedTuple):
     corr: float
     offcentre_tp: int
     offcentre_fn: int
+    source_corr_sum: float = 0.0
+    n_source_corr: int = 0
 
 
 def box_centres(
@@ -131,9 +141,18 @@ def pan_tracking_stats(
     c = centres.unsqueeze(1).expand(-1, pos.shape[1], -1).gather(-1, nearest.unsqueeze(-1)).squeeze(-1)[matched]
     qualifies = len(c) >= max(min_events, 2) and float(c.std()) >= min_box_std
     corr = _pearson(x_hat, c) if qualifies else float("nan")
+    source_corrs = []
+    for k in range(centres.shape[1]):
+        mine = matched & (nearest == k)
+        ck = centres[:, k].unsqueeze(1).expand_as(mine)[mine]
+        if len(ck) >= max(min_events, 2) and float(ck.std()) >= min_box_std:
+            source_corrs.append(_pearson(ev.positions.double()[mine], ck))
 
     centre_box = ev.box_present & (ev.box_x0 <= 0.5 + margin) & (ev.box_x1 >= 0.5 - margin)  # (J, W)
     off_centre = ev.box_present.any(dim=-1) & ~centre_box.any(dim=-1)  # (J,)
     events = ev.active & off_centre.unsqueeze(-1)
     tp = int((ev.hit & events).sum())
-    return PanTrackingStats(float(err[matched].sum()), int(matched.sum()), corr, tp, int(events.sum()) - tp)
+    return PanTrackingStats(
+        float(err[matched].sum()), int(matched.sum()), corr, tp, int(events.sum()) - tp,
+        float(sum(source_corrs)), len(source_corrs),
+    )  # fmt: skip
