@@ -50,7 +50,9 @@ COLUMNS = (
     ("spatial_av_align", "Spatial AV-Align ↑"),
     ("spatial_av_align_offcentre", "Sp. AV-Align off-centre ↑"),
     ("pan_corr", "pan corr ↑"),
+    ("pan_corr_per_source", "pan corr per source ↑"),
     ("pan_mae", "pan MAE ↓"),
+    ("x0_slope", "x0 slope ↑"),
     ("e_l1", "E-L1 ↓"),
     ("activity", "active frames / GT"),
     ("fad", "FAD ↓"),
@@ -137,6 +139,7 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
     values = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, verbose=False)[0]
     result = flatten(values) | {
         "activity": activity_ratio(root),
+        **x0_hedging(cli.model, cli.datamodule),
         **timing,
         "total_s": time.perf_counter() - t0,
         "steps": args.steps,
@@ -144,6 +147,19 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
     done.write_text(json.dumps(result | {"recipe": recipe(args, row, seed, root)}, indent=1))
     log.info("%s seed %d: %s", row, seed, {k: round(v, 4) for k, v in result.items()})
     return result
+
+
+def x0_hedging(module: torch.nn.Module, datamodule: Any) -> dict[str, float]:
+    """The x0-pan diagnostic at t = 0.995 (``experiments/pan_diagnostic.py``) on the test split: ``x0_corr`` and
+    ``x0_slope`` of the predicted pan on the true pan (slope < 1: an image hedged towards the centre)."""
+    from pan_diagnostic import x0_pan
+
+    try:
+        corr, slope, _ = x0_pan(module, datamodule, (0.995,))["t=0.995 tokens"]
+    except ValueError as err:  # not a parametric-stereo backbone: the latent holds no pan channels
+        log.info("no x0-pan diagnostic: %s", err)
+        return {}
+    return {"x0_corr": corr, "x0_slope": slope}
 
 
 def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, float]:

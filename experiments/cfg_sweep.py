@@ -1,13 +1,17 @@
-"""Choose the classifier-free guidance scale on *validation* scenes, never on the held-out test scenes.
+"""Choose the sampling settings — CFG scale, number of steps, what guidance contrasts with — on *validation*
+scenes, never on the held-out test scenes.
 
 Re-tests trained runs (``experiments/ablation.py`` run folders, each with ``version_*/config.yaml`` and
-``checkpoints/last.ckpt``) at several CFG scales on validation scenes of the synthetic benchmark (the ``val``
-split: scene seeds neither the training nor the test split uses) and prints one table: Spatial AV-Align, its
-off-centre companion, pan MAE, E-L1 and the activity ratio per scale, averaged over the runs, the same metrics
-on the validation audio itself (ground truth) and the scale with the best mean Spatial AV-Align.
+``checkpoints/last.ckpt``) at every combination of the given CFG scales, sampler steps and guidance modes on
+validation scenes of the synthetic benchmark (the ``val`` split: scene seeds neither the training nor the test
+split uses) and prints one table: Spatial AV-Align, its off-centre companion, pan MAE, pan correlation (per
+clip and per source), E-L1 and the activity ratio per setting, averaged over the runs, the same metrics on the
+validation audio itself (ground truth) and the setting with the best mean Spatial AV-Align.
 
     python experiments/ablation.py --cfg-sweep runs/ablations_2800/full-seed0 runs/ablations_2800/full-seed1 \
         --scales 2 4 6 8
+    python experiments/ablation.py --cfg-sweep RUNS --scales 2 --sampler-steps 8 12 24 50 150   # steps curve
+    python experiments/ablation.py --cfg-sweep RUNS --scales 2 4 --guidance all spatial
 
 The validation scenes live in their own folder (``--data-root``), so the training runs' own small ``val`` split
 is not rewritten. The run folders are only read; re-test outputs go to ``--out``.
@@ -32,7 +36,16 @@ from runlib import (
 )
 
 log = logging.getLogger("cfg_sweep")
-KEYS = ("spatial_av_align", "spatial_av_align_offcentre", "pan_mae", "e_l1", "activity")
+KEYS = (
+    "spatial_av_align",
+    "spatial_av_align_offcentre",
+    "pan_mae",
+    "pan_corr",
+    "pan_corr_per_source",
+    "e_l1",
+    "activity",
+)
+Setting = tuple[float, int | None, str | None]  # CFG scale, sampler steps (None: the run's), guidance (None: the run's)
 
 
 def run_files(run: Path) -> tuple[Path, Path]:
@@ -58,11 +71,12 @@ def validation_shards(args: argparse.Namespace, run: Path) -> str:
     return str(Path(summary["shards"][0]).parent)
 
 
-def build_cli(args: argparse.Namespace, run: Path, out: Path, scale: float, shards: str):
+def build_cli(args: argparse.Namespace, run: Path, out: Path, setting: Setting, shards: str):
     """The run's own configuration, re-pointed at the validation shards and an output folder of its own."""
     from stereosync.cli import cli_main
 
     config, _ = run_files(run)
+    scale, steps, guidance = setting
     return cli_main(
         [
             "--config",
@@ -73,7 +87,9 @@ def build_cli(args: argparse.Namespace, run: Path, out: Path, scale: float, shar
             "--model.fad=false",
             f"--data.test_shards={shards}",
             f"--data.num_workers={args.num_workers}",
-        ],
+        ]
+        + ([f"--model.sampler.steps={steps}"] if steps is not None else [])
+        + ([f"--model.sampler.guidance={guidance}"] if guidance is not None else []),
         run=False,
     )
 
@@ -82,7 +98,7 @@ def ground_truth(args: argparse.Namespace, run: Path, shards: str) -> dict[str, 
     """The validation audio itself through the same metrics (the ceiling the generated rows are compared to)."""
     from stereosync.metrics import build_metrics
 
-    cli = build_cli(args, run, Path(args.out) / "ground-truth", 1.0, shards)
+    cli = build_cli(args, run, Path(args.out) / "ground-truth", (1.0, None, None), shards)
     dm = cli.datamodule
     dm.setup("test")
     metrics = build_metrics(cli.model.backbone.sample_rate, fad_embedder=None, prefix="test/")
@@ -92,27 +108,33 @@ def ground_truth(args: argparse.Namespace, run: Path, shards: str) -> dict[str, 
     return flatten(metrics.compute()) | {"activity": 1.0}
 
 
-def retest(args: argparse.Namespace, run: Path, scale: float, shards: str) -> dict[str, float]:
-    """Test one run's last checkpoint at one CFG scale on the validation shards."""
+def label(setting: Setting) -> str:
+    scale, steps, guidance = setting
+    return f"cfg{scale:g}" + (f"-steps{steps}" if steps is not None else "") + (f"-{guidance}" if guidance else "")
+
+
+def retest(args: argparse.Namespace, run: Path, setting: Setting, shards: str) -> dict[str, float]:
+    """Test one run's last checkpoint at one sampling setting on the validation shards."""
     _, ckpt = run_files(run)
-    out = Path(args.out) / f"{run.parent.name}-{run.name}-cfg{scale:g}"
-    cli = build_cli(args, run, out, scale, shards)
+    out = Path(args.out) / f"{run.parent.name}-{run.name}-{label(setting)}"
+    cli = build_cli(args, run, out, setting, shards)
     values = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt), verbose=False)[0]
     return flatten(values) | {"activity": activity_ratio(out)}
 
 
-def table(results: dict[float, list[dict[str, float]]], truth: dict[str, float]) -> str:
-    """One line per CFG scale: the mean over runs (each run's own value in brackets when there are several)."""
-    head = "| CFG | runs | " + " | ".join(KEYS) + " |"
-    lines = [head, "|" + "---|" * (len(KEYS) + 2)]
-    for scale, rows in sorted(results.items()):
+def table(results: dict[Setting, list[dict[str, float]]], truth: dict[str, float]) -> str:
+    """One line per setting: the mean over runs (each run's own value in brackets when there are several)."""
+    head = "| CFG | steps | guidance | runs | " + " | ".join(KEYS) + " |"
+    lines = [head, "|" + "---|" * (len(KEYS) + 4)]
+    for (scale, steps, guidance), rows in results.items():
         cells = []
         for k in KEYS:
-            values = [r[k] for r in rows]
+            values = [r.get(k, math.nan) for r in rows]
             each = f" ({' / '.join(f'{v:.3f}' for v in values)})" if len(values) > 1 else ""
             cells.append(f"{np.mean(values):.3f}{each}")
-        lines.append(f"| {scale:g} | {len(rows)} | " + " | ".join(cells) + " |")
-    lines.append("| ground truth | – | " + " | ".join(f"{truth.get(k, math.nan):.3f}" for k in KEYS) + " |")
+        steps_cell, guidance_cell = steps if steps is not None else "run's", guidance or "run's"
+        lines.append(f"| {scale:g} | {steps_cell} | {guidance_cell} | {len(rows)} | " + " | ".join(cells) + " |")
+    lines.append("| ground truth | – | – | – | " + " | ".join(f"{truth.get(k, math.nan):.3f}" for k in KEYS) + " |")
     return "\n".join(lines)
 
 
@@ -120,6 +142,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="experiments/ablation.py --cfg-sweep", description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="trained run folders (<--out>/<row>-seed<n>)")
     p.add_argument("--scales", type=float, nargs="+", default=[2.0, 4.0, 6.0, 8.0])
+    p.add_argument("--sampler-steps", type=int, nargs="+", default=[None], help="sampler steps (default: the run's)")
+    p.add_argument(
+        "--guidance", nargs="+", default=[None], choices=["all", "spatial"], help="guidance modes (default: the run's)"
+    )
     p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
     p.add_argument("--val-scenes", type=int, default=24, help="validation scenes (3 clips of 2 s each)")
     p.add_argument("--num-workers", type=int, default=1)
@@ -128,27 +154,29 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> dict[float, list[dict[str, float]]]:
+def main(argv: Sequence[str] | None = None) -> dict[Setting, list[dict[str, float]]]:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     shards = validation_shards(args, args.runs[0])
     truth = ground_truth(args, args.runs[0], shards)
-    results: dict[float, list[dict[str, float]]] = {}
-    for scale in args.scales:
+    results: dict[Setting, list[dict[str, float]]] = {}
+    settings = [(c, n, g) for c in args.scales for n in args.sampler_steps for g in args.guidance]
+    for setting in settings:
         for run in args.runs:
-            results.setdefault(scale, []).append(retest(args, run, scale, shards))
-            log.info("CFG %g %s: %s", scale, run, {k: round(results[scale][-1].get(k, math.nan), 4) for k in KEYS})
+            results.setdefault(setting, []).append(retest(args, run, setting, shards))
+            shown = {k: round(results[setting][-1].get(k, math.nan), 4) for k in KEYS}
+            log.info("%s %s: %s", label(setting), run, shown)
     best = max(results, key=lambda s: np.mean([r["spatial_av_align"] for r in results[s]]))
     text = table(results, truth) + (
-        f"\n\nbest CFG on {args.val_scenes} validation scenes: {best:g}; {len(args.runs)} runs "
+        f"\n\nbest setting on {args.val_scenes} validation scenes: {label(best)}; {len(args.runs)} runs "
         f"({', '.join(str(r) for r in args.runs)}); wall time {(time.perf_counter() - t0) / 60:.1f} min\n"
     )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "cfg_sweep.md").write_text(text)
     (Path(args.out) / "cfg_sweep.json").write_text(
-        json.dumps({"ground truth": truth} | {str(k): v for k, v in results.items()}, indent=1)
+        json.dumps({"ground truth": truth} | {label(k): v for k, v in results.items()}, indent=1)
     )
     print(text)
     return results

@@ -11,6 +11,7 @@ import ablation
 import event_breakdown
 import runlib
 import scene_bootstrap
+import yaml
 
 
 def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
@@ -100,13 +101,21 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     out = tmp_path / "sweep"
     argv = [str(run_dir), "--scales", "1", "3", "--val-scenes", "1", "--data-root", str(tmp_path / "val"), "--out"]
     results = ablation.main(["--cfg-sweep", *argv, str(out)])
-    assert sorted(results) == [1.0, 3.0] and all(len(rows) == 1 for rows in results.values())
+    assert sorted(results) == [(1.0, None, None), (3.0, None, None)] and all(len(r) == 1 for r in results.values())
     assert all(0.0 <= rows[0]["spatial_av_align"] <= 1.0 for rows in results.values())
     assert (tmp_path / "val" / "val" / "shards").is_dir() and not (tmp_path / "val" / "test").exists()
     text = (out / "cfg_sweep.md").read_text()
-    assert "| 1 | 1 |" in text and "| 3 | 1 |" in text and "best CFG on 1 validation scenes" in text
+    assert "| 1 | run's | run's | 1 |" in text and "| 3 | run's | run's | 1 |" in text
+    assert "best setting on 1 validation scenes" in text
     truth = json.loads((out / "cfg_sweep.json").read_text())["ground truth"]
     assert truth["e_l1"] == 0.0 and truth["spatial_av_align"] > 0.5  # the validation audio against itself
+    # the same sweep over sampler steps and guidance: each setting reaches the re-test's own configuration
+    grid = ["--scales", "3", "--sampler-steps", "2", "--guidance", "spatial"]
+    results = ablation.main(["--cfg-sweep", *argv, str(out), *grid])
+    assert list(results) == [(3.0, 2, "spatial")]
+    config = next((out / f"{run_dir.parent.name}-{run_dir.name}-cfg3-steps2-spatial").glob("version_*/config.yaml"))
+    sampler = yaml.safe_load(config.read_text())["model"]["sampler"]
+    assert (sampler["steps"], sampler["guidance"], sampler["cfg_scale"]) == (2, "spatial", 3.0)
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():

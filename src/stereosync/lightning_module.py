@@ -24,6 +24,7 @@ from stereosync.models.objective import (
     v_loss,
 )
 from stereosync.models.sampling import Sampler
+from stereosync.models.spatial_control import SpatialControl
 from stereosync.models.stereosync import StereoSyncModel
 from stereosync.rng import set_rng_state
 from stereosync.training.checkpointing import (
@@ -38,7 +39,7 @@ from stereosync.training.optimizer import build_adamw
 log = logging.getLogger(__name__)
 
 
-_MODULES = ("backbone", "depth", "boxes", "clap", "envelope")
+_MODULES = ("backbone", "depth", "boxes", "clap", "envelope", "spatial_control")
 _EVALUATION_SETTINGS = ("sampler", "clap_checkpoint", "fad", "seed", "max_nonfinite_steps")
 
 
@@ -51,6 +52,8 @@ class StereoSync(pl.LightningModule):
         boxes: box stream; ``null`` switches it off.
         clap: CLAP stream; ``null`` switches it off.
         envelope: envelope stream (ControlNet input); ``null`` switches the ControlNet off.
+        spatial_control: the tracked boxes on the latent time grid as a second ControlNet input (a departure from
+            the paper, :mod:`stereosync.models.spatial_control`); ``null`` (default) = the paper's model.
         controlnet_depth_factor: fraction of DiT blocks copied into the ControlNet (0.2 → 4 of 24).
         controlnet_checkpointing: activation checkpointing in the ControlNet blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
@@ -94,6 +97,7 @@ class StereoSync(pl.LightningModule):
         boxes: BoxEncoder | None = None,
         clap: ClapEncoder | None = None,
         envelope: EnvelopeControl | None = None,
+        spatial_control: SpatialControl | None = None,
         controlnet_depth_factor: float = 0.2,
         controlnet_checkpointing: bool = True,
         controlnet_frame_time: bool = True,
@@ -125,7 +129,12 @@ class StereoSync(pl.LightningModule):
         self.max_nonfinite_steps = max_nonfinite_steps
         streams = (depth, boxes, clap, envelope)
         self.model = StereoSyncModel(
-            backbone, *streams, controlnet_depth_factor, controlnet_checkpointing, controlnet_frame_time
+            backbone,
+            *streams,
+            controlnet_depth_factor,
+            controlnet_checkpointing,
+            controlnet_frame_time,
+            spatial_control=spatial_control,
         )
         check_pan_loss_weight(pan_loss_weight, backbone.pretransform)
         self.skipped: Counter = Counter()  # bad data skipped by the loader this epoch, per reason

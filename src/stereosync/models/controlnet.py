@@ -12,6 +12,9 @@ cannot pick the box/depth token of its own time. A zero-initialised 1×1 conv ad
 frame's absolute time in the chunk — the basis the token streams' ``FrameTimeEmbedding`` uses — to the
 ControlNet's input; its residuals then carry time into the frozen blocks too.
 
+Spatial control (``spatial_dim > 0``, a departure from the paper): the tracked boxes' features on the latent grid
+(:mod:`stereosync.models.spatial_control`) join the input through one more zero-initialised 1×1 conv.
+
 The residuals reach the frozen blocks through forward pre-hooks on ``ContinuousTransformer.layers[i]``
 (stable-audio-tools 0.0.19): the DiT forwards unknown keyword arguments to every block, so the residuals travel
 as the keyword ``stereosync_control`` and are popped by the hook before the block runs. Passing them as an
@@ -31,6 +34,7 @@ from torch import nn
 
 from stereosync.models.backbone import Backbone
 from stereosync.models.encoders.time_embedding import frame_time_features
+from stereosync.models.spatial_control import to_latent_grid
 
 CONTROL_KWARG = "stereosync_control"
 
@@ -44,6 +48,7 @@ class ControlNet(nn.Module):
         activation_checkpointing: checkpoint the copied blocks (saves memory, costs a recompute).
         frame_time: add the latent frames' absolute time to the ControlNet's input (see the module docstring).
         num_frequencies: sinusoid pairs of the frame-time features.
+        spatial_dim: channels of the spatial-control features (0: no spatial control).
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class ControlNet(nn.Module):
         activation_checkpointing: bool = True,
         frame_time: bool = True,
         num_frequencies: int = 16,
+        spatial_dim: int = 0,
     ):
         super().__init__()
         self.num_blocks = max(1, int(depth_factor * backbone.depth))
@@ -68,7 +74,9 @@ class ControlNet(nn.Module):
         self.block_outs = nn.ModuleList(nn.Linear(dim, dim) for _ in range(self.num_blocks))  # 1×1 convs on (B,T,C)
         self.num_frequencies = num_frequencies
         self.time_conv = nn.Conv1d(2 * num_frequencies, channels, 1) if frame_time else None  # zero-init
-        for layer in [self.input_conv, *self.block_outs] + ([self.time_conv] if frame_time else []):
+        self.spatial_conv = nn.Conv1d(spatial_dim, channels, 1) if spatial_dim > 0 else None  # zero-init
+        zero_init = [self.input_conv, *self.block_outs, self.time_conv, self.spatial_conv]
+        for layer in (m for m in zero_init if m is not None):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self._backbone_hooks: _ControlHooks | None = attach_control(backbone)
@@ -80,6 +88,7 @@ class ControlNet(nn.Module):
         control: torch.Tensor,
         cross_attn_cond: torch.Tensor | None,
         global_cond: torch.Tensor | None,
+        spatial: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
         """Residuals for the first N main blocks.
 
@@ -89,6 +98,7 @@ class ControlNet(nn.Module):
             control: (B, C, L) control latent (encoded envelope).
             cross_attn_cond: (B, S, cond_dim) tokens, as given to the main DiT.
             global_cond: (B, global_cond_dim).
+            spatial: (B, spatial_dim, F) spatial-control features over the chunk at box rate, or None.
 
         Returns:
             N tensors (B, P + L, embed_dim), P = prepended tokens (the global token): the input of main block i
@@ -98,6 +108,10 @@ class ControlNet(nn.Module):
         if self.time_conv is not None:
             features = frame_time_features(x.shape[-1], self.num_frequencies, x.device, x.dtype)  # (L, 2·nf)
             x = x + self.time_conv(features.T.unsqueeze(0))
+        if self.spatial_conv is not None:
+            if spatial is None:
+                raise ValueError("this ControlNet was built with spatial control but got no spatial features")
+            x = x + self.spatial_conv(to_latent_grid(spatial.to(x.dtype), x.shape[-1]))
         _, info = self.dit(
             x,
             t,

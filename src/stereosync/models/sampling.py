@@ -25,6 +25,9 @@ class Sampler:
         sigma_max: largest noise level (k-diffusion sigma; 500 ≈ t 0.9987 on SAO's schedule).
         rho: polyexponential schedule parameter.
         cfg_scale: classifier-free guidance scale on the cross-attention tokens (1 = off).
+        guidance: what guidance contrasts with: ``"all"`` = the null condition (every token zero, as the training
+            dropout); ``"spatial"`` = the tokens without the spatial streams' (depth and boxes zero, CLAP and
+            seconds kept), which guides along the video's spatial streams only.
 
     Progress: the sampler draws no progress bar of its own (under a Trainer it would print one bar per batch
     inside Lightning's). A caller that wants per-step progress (the demo) sets ``on_step`` on the instance: a
@@ -39,6 +42,11 @@ class Sampler:
     sigma_max: float = 500.0
     rho: float = 1.0
     cfg_scale: float = 2.0
+    guidance: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.guidance not in ("all", "spatial"):
+            raise ValueError(f"model.sampler.guidance must be 'all' or 'spatial', got {self.guidance!r}")
 
     @torch.no_grad()
     def __call__(
@@ -66,7 +74,7 @@ class Sampler:
         ).to(device)
 
         def denoise(x: torch.Tensor, t: torch.Tensor, **_: object) -> torch.Tensor:
-            return model(x, t, cond, cfg_scale=self.cfg_scale)
+            return model(x, t, cond, cfg_scale=self.cfg_scale, guidance=self.guidance)
 
         if self.sampler_type in _SDE_SAMPLERS:
             return self._sample_sde(denoise, noise, [int(s) for s in seeds])

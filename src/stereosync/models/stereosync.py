@@ -4,7 +4,8 @@ Data flow and shapes: docs/design.md#data-flow.
 
 Cross-attention tokens = [depth tokens | box tokens | CLAP token | seconds_start, seconds_total tokens]
 (the last two from SAO's frozen number conditioners, when ``seconds_as_tokens``); global conditioning = SAO's
-seconds conditioners; ControlNet input = the encoded envelope.
+seconds conditioners; ControlNet input = the encoded envelope (+ the spatial control's box features on the
+latent grid, when it is on).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stereosync.models.backbone import Backbone
 from stereosync.models.controlnet import CONTROL_KWARG, ControlNet
 from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
+from stereosync.models.spatial_control import SpatialControl
 
 
 @dataclass
@@ -29,11 +31,27 @@ class Conditioning:
         tokens: (B, S, cond_dim) cross-attention tokens of the active streams (+ seconds tokens), or None.
         global_cond: (B, global_cond_dim) SAO seconds conditioning.
         control: (B, C, L) ControlNet input (encoded envelope), or None without the envelope stream.
+        spatial: (B, D, F) spatial-control features at box rate (never dropped for guidance), or None.
+        spatial_tokens: how many leading tokens come from the spatial streams (depth and boxes).
     """
 
     tokens: torch.Tensor | None
     global_cond: torch.Tensor
     control: torch.Tensor | None
+    spatial: torch.Tensor | None = None
+    spatial_tokens: int = 0
+
+    def guidance_negative(self, guidance: str) -> torch.Tensor | None:
+        """The negative tokens of classifier-free guidance: None = the null condition (all tokens zero, the
+        training dropout's), ``"spatial"`` = only the spatial streams' tokens zeroed (CLAP and seconds kept), so
+        guidance pushes along the video's spatial streams alone."""
+        if guidance == "all" or self.tokens is None:
+            return None
+        if guidance != "spatial":
+            raise ValueError(f"guidance must be 'all' or 'spatial', got {guidance!r}")
+        negative = self.tokens.clone()
+        negative[:, : self.spatial_tokens] = 0
+        return negative
 
     def drop_tokens(self, prob: float, generator: torch.Generator | None = None) -> Conditioning:
         """CFG dropout: each sample's tokens → null (zeros) with probability ``prob``; envelope is kept."""
@@ -52,6 +70,8 @@ class StereoSyncModel(nn.Module):
         boxes: box stream encoder, or None.
         clap: CLAP stream encoder, or None.
         envelope: envelope stream (ControlNet input), or None: then no ControlNet is built.
+        spatial_control: boxes on the latent time grid as a second ControlNet input (a departure from the paper,
+            :mod:`stereosync.models.spatial_control`), or None. Needs the envelope stream's ControlNet.
         controlnet_depth_factor: fraction of DiT blocks the ControlNet copies.
         controlnet_checkpointing: activation checkpointing in the ControlNet's blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
@@ -68,10 +88,14 @@ class StereoSyncModel(nn.Module):
         controlnet_depth_factor: float = 0.2,
         controlnet_checkpointing: bool = True,
         controlnet_frame_time: bool = True,
+        spatial_control: SpatialControl | None = None,
     ):
         super().__init__()
         self.backbone = backbone
         self.depth, self.boxes, self.clap, self.envelope = depth, boxes, clap, envelope
+        if spatial_control is not None and envelope is None:
+            raise ValueError("model.spatial_control feeds the envelope ControlNet: it needs model.envelope")
+        self.spatial_control = spatial_control
         for name, enc in self.streams().items():
             if enc.dim != backbone.cond_dim:
                 raise ValueError(
@@ -79,7 +103,13 @@ class StereoSyncModel(nn.Module):
                     f"(cond_token_dim) is {backbone.cond_dim}: set model.{name}.init_args.dim"
                 )
         self.controlnet = (
-            ControlNet(backbone, controlnet_depth_factor, controlnet_checkpointing, controlnet_frame_time)
+            ControlNet(
+                backbone,
+                controlnet_depth_factor,
+                controlnet_checkpointing,
+                controlnet_frame_time,
+                spatial_dim=spatial_control.dim if spatial_control is not None else 0,
+            )
             if envelope is not None
             else None
         )
@@ -90,7 +120,8 @@ class StereoSyncModel(nn.Module):
 
     def required_keys(self) -> set[str]:
         """Batch members the active streams read."""
-        return {k for enc in self.streams().values() for k in enc.batch_keys}
+        readers = [*self.streams().values()] + ([self.spatial_control] if self.spatial_control is not None else [])
+        return {k for enc in readers for k in enc.batch_keys}
 
     def check_datamodule(self, datamodule: Any, stage: str) -> None:
         """Fail before any long work when a datamodule with ``peek(stage)`` cannot feed this model."""
@@ -131,6 +162,12 @@ class StereoSyncModel(nn.Module):
                 f"{where}: boxes track {sample['boxes'].shape[1]} objects but "
                 f"model.boxes.init_args.num_objects = {self.boxes.num_objects}"
             )
+        sc = self.spatial_control
+        if sc is not None and sample["boxes"].shape[1] != sc.num_objects:
+            raise ValueError(
+                f"{where}: boxes track {sample['boxes'].shape[1]} objects but "
+                f"model.spatial_control.init_args.num_objects = {sc.num_objects}"
+            )
         if (
             self.depth is not None
             and self.depth.source == "embedding"
@@ -148,23 +185,32 @@ class StereoSyncModel(nn.Module):
             tokens.append(self.depth(batch[self.depth.batch_keys[0]]))
         if self.boxes is not None:
             tokens.append(self.boxes(batch["boxes"], batch["box_mask"]))
+        spatial_tokens = sum(t.shape[1] for t in tokens)
         if self.clap is not None:
             tokens.append(self.clap(batch["clap"]))
         seconds_tokens, global_cond = self.backbone.number_conditioning(batch["seconds_start"], batch["seconds_total"])
         if seconds_tokens is not None:
             tokens.append(seconds_tokens)
         control = self.envelope(batch, self.backbone) if self.envelope is not None else None
-        return Conditioning(torch.cat(tokens, dim=1) if tokens else None, global_cond, control)
+        spatial = self.spatial_control(batch) if self.spatial_control is not None else None
+        joined = torch.cat(tokens, dim=1) if tokens else None
+        return Conditioning(joined, global_cond, control, spatial, spatial_tokens)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, cfg_scale: float = 1.0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, cfg_scale: float = 1.0, guidance: str = "all"
+    ) -> torch.Tensor:
         """v prediction (B, C, L) for noisy latents x (B, C, L) at times t (B,) ∈ [0, 1].
 
-        With ``cfg_scale != 1`` the DiT runs conditioned and null (zero-token) halves in one batch; the
-        ControlNet residuals are computed once, with the real tokens, and repeated for both halves.
+        With ``cfg_scale != 1`` the DiT runs conditioned and negative halves in one batch (negative: the null
+        condition, or with ``guidance="spatial"`` the tokens without the spatial streams'); the ControlNet
+        residuals are computed once, with the real tokens, and repeated for both halves.
         """
         kwargs = {}
+        negative = cond.guidance_negative(guidance) if cfg_scale != 1.0 else None
+        if negative is not None:
+            kwargs["negative_cross_attn_cond"] = negative
         if self.controlnet is not None:
-            kwargs[CONTROL_KWARG] = self.controlnet(x, t, cond.control, cond.tokens, cond.global_cond)
+            kwargs[CONTROL_KWARG] = self.controlnet(x, t, cond.control, cond.tokens, cond.global_cond, cond.spatial)
         return self.backbone(x, t, cond.tokens, cond.global_cond, cfg_scale=cfg_scale, **kwargs)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
