@@ -36,6 +36,7 @@ ABLATIONS = REPO / "configs" / "ablations"
 ROWS = (
     "full",
     "no_spatial",
+    "no_spatial_control",
     "no_depth",
     "no_boxes",
     "no_clap",
