@@ -8,10 +8,10 @@ import json
 import math
 
 import ablation
+import cfg_sweep
 import event_breakdown
 import runlib
 import scene_bootstrap
-import yaml
 
 
 def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
@@ -113,9 +113,11 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     grid = ["--scales", "3", "--sampler-steps", "2", "--guidance", "spatial"]
     results = ablation.main(["--cfg-sweep", *argv, str(out), *grid])
     assert list(results) == [(3.0, 2, "spatial")]
-    config = next((out / f"{run_dir.parent.name}-{run_dir.name}-cfg3-steps2-spatial").glob("version_*/config.yaml"))
-    sampler = yaml.safe_load(config.read_text())["model"]["sampler"]
-    assert (sampler["steps"], sampler["guidance"], sampler["cfg_scale"]) == (2, "spatial", 3.0)
+    shards = str(tmp_path / "val" / "val" / "shards")
+    sampler = cfg_sweep.build_cli(
+        cfg_sweep.parser().parse_args(argv + [str(out)]), run_dir, out, (3.0, 2, "spatial"), shards
+    ).model.sampler
+    assert (sampler.steps, sampler.guidance, sampler.cfg_scale) == (2, "spatial", 3.0)
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():
