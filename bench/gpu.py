@@ -86,7 +86,7 @@ def time_sampler_alone(module, steps: int, device: torch.device) -> float:
     class Zero(torch.nn.Module):
         backbone = module.backbone
 
-        def forward(self, x, t, cond, cfg_scale=1.0):
+        def forward(self, x, t, cond, cfg_scale=1.0, guidance="all"):
             return torch.zeros_like(x)
 
     module.sampler.steps = steps

@@ -28,10 +28,14 @@ EXPECTED = {
     "boxes_per_number_no_time": (ALL_ON, {"mode": "per_number", "time_embedding": False}),
     "boxes_per_frame_no_time": (ALL_ON, {"mode": "per_frame", "time_embedding": False}),
     "pan_envelope": (ALL_ON, {}),
+    "no_spatial_control": (ALL_ON, {}),
 }
 ENVELOPE_ARGS = {"pan_envelope": {"pan_from_boxes": True}}  # ablation → expected envelope init_args subset
 # ablation → model arguments outside the streams it changes (paper-faithful rows: no time on either side)
 MODEL_ARGS = {name: {"controlnet_frame_time": False} for name in EXPECTED if name.endswith("_no_time")}
+# rows without the boxes or the ControlNet, and the paper's model itself, build no spatial control
+NO_SPATIAL_CONTROL = ("no_boxes", "no_envelope", "no_spatial", "no_spatial_control")
+MODEL_ARGS |= {name: {"spatial_control": None} for name in NO_SPATIAL_CONTROL}
 
 
 def resolved(*configs: Path) -> dict:
@@ -79,6 +83,7 @@ def test_ablation_switches_its_streams(name):
         k: v for k, v in base["model"].items() if k not in strip["model"]
     } | MODEL_ARGS.get(name, {})
     assert base["model"]["controlnet_frame_time"] is True
+    assert base["model"]["spatial_control"]["class_path"].endswith("SpatialControl")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +104,7 @@ def test_shipped_config_parses(stack):
 def test_pretrain_config_trains_the_backbone_alone():
     cfg = resolved(TINY, CONFIGS / "tiny_pretrain.yaml")
     assert active_streams(cfg) == set()  # no ControlNet, no video or CLAP tokens: seconds conditioning only
+    assert cfg["model"]["spatial_control"] is None
     backbone = cfg["model"]["backbone"]["init_args"]
     assert backbone["frozen"] is False and backbone["weights"] is None
     assert backbone["model_config"] == "tiny_ps" and backbone["latent_scale"] == 10.0
