@@ -73,15 +73,21 @@ def validation_shards(args: argparse.Namespace, run: Path) -> str:
 
 def build_cli(args: argparse.Namespace, run: Path, out: Path, setting: Setting, shards: str):
     """The run's own configuration, re-pointed at the validation shards and an output folder of its own."""
+    import yaml
+
     from stereosync.cli import cli_main
 
     config, _ = run_files(run)
     scale, steps, guidance = setting
+    # the run's logger names the run folder itself: point it (and so the test writer's clips) at ``out``
+    logger = yaml.safe_load(config.read_text())["trainer"].get("logger")
+    log_dir = [f"--trainer.logger.init_args.save_dir={out}"] if isinstance(logger, dict) else []
     return cli_main(
         [
             "--config",
             str(config),
             f"--trainer.default_root_dir={out}",
+            *log_dir,
             "--trainer.enable_progress_bar=false",
             f"--model.sampler.cfg_scale={scale}",
             "--model.fad=false",

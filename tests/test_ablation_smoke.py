@@ -100,8 +100,11 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     # experiments/ablation.py --cfg-sweep: the run at two CFG scales on validation scenes of their own, and their truth
     out = tmp_path / "sweep"
     argv = [str(run_dir), "--scales", "1", "3", "--val-scenes", "1", "--data-root", str(tmp_path / "val"), "--out"]
+    before = sorted(p.name for p in run_dir.iterdir())
     results = ablation.main(["--cfg-sweep", *argv, str(out)])
     assert sorted(results) == [(1.0, None, None), (3.0, None, None)] and all(len(r) == 1 for r in results.values())
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # the run folder is only read
+    assert all(math.isfinite(rows[0]["activity"]) for rows in results.values())  # from the re-test's own clips
     assert all(0.0 <= rows[0]["spatial_av_align"] <= 1.0 for rows in results.values())
     assert (tmp_path / "val" / "val" / "shards").is_dir() and not (tmp_path / "val" / "test").exists()
     text = (out / "cfg_sweep.md").read_text()
