@@ -54,6 +54,7 @@ COLUMNS = (
     ("pan_corr_per_source", "pan corr per source ↑"),
     ("pan_mae", "pan MAE ↓"),
     ("x0_slope", "x0 slope ↑"),
+    ("x0_slope_guided", "x0 slope guided ↑"),
     ("e_l1", "E-L1 ↓"),
     ("activity", "active frames / GT"),
     ("fad", "FAD ↓"),
@@ -152,15 +153,17 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
 
 def x0_hedging(module: torch.nn.Module, datamodule: Any) -> dict[str, float]:
     """The x0-pan diagnostic at t = 0.995 (``experiments/pan_diagnostic.py``) on the test split: ``x0_corr`` and
-    ``x0_slope`` of the predicted pan on the true pan (slope < 1: an image hedged towards the centre)."""
+    ``x0_slope`` of the conditional model's predicted pan on the true pan (slope < 1: an image hedged towards the
+    centre), and ``x0_slope_guided`` of the denoiser as the sampler runs it (the run's CFG scale and guidance)."""
     from pan_diagnostic import x0_pan
 
     try:
-        corr, slope, _ = x0_pan(module, datamodule, (0.995,))["t=0.995 tokens"]
+        out = x0_pan(module, datamodule, (0.995,), guided=True)
     except ValueError as err:  # not a parametric-stereo backbone: the latent holds no pan channels
         log.info("no x0-pan diagnostic: %s", err)
         return {}
-    return {"x0_corr": corr, "x0_slope": slope}
+    corr, slope, _ = out["t=0.995 tokens"]
+    return {"x0_corr": corr, "x0_slope": slope, "x0_slope_guided": out["t=0.995 guided"][1]}
 
 
 def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""Choose the sampling settings — CFG scale, number of steps, what guidance contrasts with — on *validation*
-scenes, never on the held-out test scenes.
+"""Choose the sampling settings — CFG scale, number of steps, what guidance contrasts with, the sampler — on
+*validation* scenes, never on the held-out test scenes.
 
 Re-tests trained runs (``experiments/ablation.py`` run folders, each with ``version_*/config.yaml`` and
 ``checkpoints/last.ckpt``) at every combination of the given CFG scales, sampler steps and guidance modes on
@@ -45,7 +45,8 @@ KEYS = (
     "e_l1",
     "activity",
 )
-Setting = tuple[float, int | None, str | None]  # CFG scale, sampler steps (None: the run's), guidance (None: the run's)
+Setting = tuple[float, int | None, str | None, str | None]  # CFG scale, sampler steps, guidance, sampler type
+# (None: the run's own)
 
 
 def run_files(run: Path) -> tuple[Path, Path]:
@@ -78,7 +79,7 @@ def build_cli(args: argparse.Namespace, run: Path, out: Path, setting: Setting, 
     from stereosync.cli import cli_main
 
     config, _ = run_files(run)
-    scale, steps, guidance = setting
+    scale, steps, guidance, sampler = setting
     # the run's logger names the run folder itself: point it (and so the test writer's clips) at ``out``
     logger = yaml.safe_load(config.read_text())["trainer"].get("logger")
     log_dir = [f"--trainer.logger.init_args.save_dir={out}"] if isinstance(logger, dict) else []
@@ -95,7 +96,8 @@ def build_cli(args: argparse.Namespace, run: Path, out: Path, setting: Setting, 
             f"--data.num_workers={args.num_workers}",
         ]
         + ([f"--model.sampler.steps={steps}"] if steps is not None else [])
-        + ([f"--model.sampler.guidance={guidance}"] if guidance is not None else []),
+        + ([f"--model.sampler.guidance={guidance}"] if guidance is not None else [])
+        + ([f"--model.sampler.sampler_type={sampler}"] if sampler is not None else []),
         run=False,
     )
 
@@ -104,7 +106,7 @@ def ground_truth(args: argparse.Namespace, run: Path, shards: str) -> dict[str, 
     """The validation audio itself through the same metrics (the ceiling the generated rows are compared to)."""
     from stereosync.metrics import build_metrics
 
-    cli = build_cli(args, run, Path(args.out) / "ground-truth", (1.0, None, None), shards)
+    cli = build_cli(args, run, Path(args.out) / "ground-truth", (1.0, None, None, None), shards)
     dm = cli.datamodule
     dm.setup("test")
     metrics = build_metrics(cli.model.backbone.sample_rate, fad_embedder=None, prefix="test/")
@@ -115,8 +117,13 @@ def ground_truth(args: argparse.Namespace, run: Path, shards: str) -> dict[str, 
 
 
 def label(setting: Setting) -> str:
-    scale, steps, guidance = setting
-    return f"cfg{scale:g}" + (f"-steps{steps}" if steps is not None else "") + (f"-{guidance}" if guidance else "")
+    scale, steps, guidance, sampler = setting
+    return (
+        f"cfg{scale:g}"
+        + (f"-steps{steps}" if steps is not None else "")
+        + (f"-{guidance}" if guidance else "")
+        + (f"-{sampler}" if sampler else "")
+    )
 
 
 def retest(args: argparse.Namespace, run: Path, setting: Setting, shards: str) -> dict[str, float]:
@@ -130,17 +137,18 @@ def retest(args: argparse.Namespace, run: Path, setting: Setting, shards: str) -
 
 def table(results: dict[Setting, list[dict[str, float]]], truth: dict[str, float]) -> str:
     """One line per setting: the mean over runs (each run's own value in brackets when there are several)."""
-    head = "| CFG | steps | guidance | runs | " + " | ".join(KEYS) + " |"
-    lines = [head, "|" + "---|" * (len(KEYS) + 4)]
-    for (scale, steps, guidance), rows in results.items():
+    head = "| CFG | steps | guidance | sampler | runs | " + " | ".join(KEYS) + " |"
+    lines = [head, "|" + "---|" * (len(KEYS) + 5)]
+    for (scale, steps, guidance, sampler), rows in results.items():
         cells = []
         for k in KEYS:
             values = [r.get(k, math.nan) for r in rows]
             each = f" ({' / '.join(f'{v:.3f}' for v in values)})" if len(values) > 1 else ""
             cells.append(f"{np.mean(values):.3f}{each}")
         steps_cell, guidance_cell = steps if steps is not None else "run's", guidance or "run's"
-        lines.append(f"| {scale:g} | {steps_cell} | {guidance_cell} | {len(rows)} | " + " | ".join(cells) + " |")
-    lines.append("| ground truth | – | – | – | " + " | ".join(f"{truth.get(k, math.nan):.3f}" for k in KEYS) + " |")
+        cells = [f"{scale:g}", str(steps_cell), guidance_cell, sampler or "run's", str(len(rows)), *cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("| ground truth | – | – | – | – | " + " | ".join(f"{truth.get(k, math.nan):.3f}" for k in KEYS) + " |")
     return "\n".join(lines)
 
 
@@ -151,6 +159,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler-steps", type=int, nargs="+", default=[None], help="sampler steps (default: the run's)")
     p.add_argument(
         "--guidance", nargs="+", default=[None], choices=["all", "spatial"], help="guidance modes (default: the run's)"
+    )
+    p.add_argument(
+        "--samplers", nargs="+", default=[None], help="sampler types, e.g. dpmpp-3m-sde dpmpp-2m (default: the run's)"
     )
     p.add_argument("--data-root", default="data/bench-16k-cfgval", help="validation scenes (created on first use)")
     p.add_argument("--val-scenes", type=int, default=24, help="validation scenes (3 clips of 2 s each)")
@@ -168,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> dict[Setting, list[dict[str, floa
     shards = validation_shards(args, args.runs[0])
     truth = ground_truth(args, args.runs[0], shards)
     results: dict[Setting, list[dict[str, float]]] = {}
-    settings = [(c, n, g) for c in args.scales for n in args.sampler_steps for g in args.guidance]
+    settings = [
+        (c, n, g, s) for c in args.scales for n in args.sampler_steps for g in args.guidance for s in args.samplers
+    ]
     for setting in settings:
         for run in args.runs:
             results.setdefault(setting, []).append(retest(args, run, setting, shards))

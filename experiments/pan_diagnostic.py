@@ -33,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
     p.add_argument("--train-scenes", type=int, default=64)
     p.add_argument("--test-scenes", type=int, default=48, help="held-out test scenes (the ablation table's)")
     p.add_argument("--active", type=float, default=0.05, help="mean-square mono-patch level of an active frame")
+    p.add_argument(
+        "--guided", action="store_true", help="also the guided denoiser (the recipe's sampler CFG scale and guidance)"
+    )
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments (as for training)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -52,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
     _, unexpected = module.load_state_dict(state, strict=False)
     if unexpected:
         raise SystemExit(f"{args.checkpoint} does not fit --ablation {args.ablation}: unexpected keys {unexpected[:4]}")
-    out = x0_pan(module, cli.datamodule, args.times, args.active)
+    out = x0_pan(module, cli.datamodule, args.times, args.active, args.guided)
     print(f"{Path(args.checkpoint)} ({args.ablation}): x0-pan vs true pan over active latent frames")
     for key, (corr, slope, frames) in out.items():
         print(f"  {key:<34} corr {corr:6.3f}  slope {slope:6.3f}  frames {frames}")
@@ -61,11 +64,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
 
 @torch.no_grad()
 def x0_pan(
-    module, datamodule, times: Sequence[float] = (0.995,), active_level: float = 0.05
+    module, datamodule, times: Sequence[float] = (0.995,), active_level: float = 0.05, guided: bool = False
 ) -> dict[str, tuple[float, float, int]]:
     """Correlation and regression slope (through 0) of the predicted x0 pan on the true pan over active latent
     frames of the test split, per time, with the tokens and without (``null``), also for one-character chunks:
-    ``{"t=0.995 tokens": (corr, slope, frames), ...}``. Noise is seeded: the same model gives the same numbers."""
+    ``{"t=0.995 tokens": (corr, slope, frames), ...}``. With ``guided``, also the denoiser as the sampler runs it
+    (the module's ``sampler.cfg_scale`` and ``guidance``): ``"t=0.995 guided"``. Noise is seeded: the same model
+    gives the same numbers."""
     from stereosync.models.objective import alpha_sigma, noise_and_target
     from stereosync.models.parametric_stereo import ParametricStereoPretransform
 
@@ -78,6 +83,11 @@ def x0_pan(
     patch = module.backbone.pretransform.patch_size
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     gen = torch.Generator().manual_seed(0)
+
+    def variants(cond):
+        out = [("tokens", cond, 1.0), ("null", cond.drop_tokens(1.0), 1.0)]
+        return out + ([("guided", cond, module.sampler.cfg_scale)] if guided else [])
+
     for batch in datamodule.test_dataloader():
         batch = {k: v.to(module.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         x0 = module.latents(batch)
@@ -89,8 +99,9 @@ def x0_pan(
             tt = torch.full((x0.shape[0],), t, device=x0.device)
             x_t, _ = noise_and_target(x0, tt, torch.randn(x0.shape, generator=gen).to(x0))
             alpha, sigma = (s.view(-1, 1, 1) for s in alpha_sigma(tt))
-            for name, c in (("tokens", cond), ("null", cond.drop_tokens(1.0))):
-                pan = (alpha * x_t - sigma * module.model(x_t, tt, c))[:, patch:].mean(1)
+            for name, c, scale in variants(cond):
+                v = module.model(x_t, tt, c, cfg_scale=scale, guidance=module.sampler.guidance)
+                pan = (alpha * x_t - sigma * v)[:, patch:].mean(1)
                 pairs.setdefault(f"t={t} {name}", []).append((pan[active].cpu(), truth[active].cpu()))
                 pairs.setdefault(f"t={t} {name}, one character", []).append((pan[one].cpu(), truth[one].cpu()))
     module.train(was_training)

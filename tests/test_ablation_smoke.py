@@ -102,25 +102,26 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     argv = [str(run_dir), "--scales", "1", "3", "--val-scenes", "1", "--data-root", str(tmp_path / "val"), "--out"]
     before = sorted(p.name for p in run_dir.iterdir())
     results = ablation.main(["--cfg-sweep", *argv, str(out)])
-    assert sorted(results) == [(1.0, None, None), (3.0, None, None)] and all(len(r) == 1 for r in results.values())
+    assert sorted(results) == [(1.0, None, None, None), (3.0, None, None, None)]
+    assert all(len(r) == 1 for r in results.values())
     assert sorted(p.name for p in run_dir.iterdir()) == before  # the run folder is only read
     assert all(math.isfinite(rows[0]["activity"]) for rows in results.values())  # from the re-test's own clips
     assert all(0.0 <= rows[0]["spatial_av_align"] <= 1.0 for rows in results.values())
     assert (tmp_path / "val" / "val" / "shards").is_dir() and not (tmp_path / "val" / "test").exists()
     text = (out / "cfg_sweep.md").read_text()
-    assert "| 1 | run's | run's | 1 |" in text and "| 3 | run's | run's | 1 |" in text
+    assert "| 1 | run's | run's | run's | 1 |" in text and "| 3 | run's | run's | run's | 1 |" in text
     assert "best setting on 1 validation scenes" in text
     truth = json.loads((out / "cfg_sweep.json").read_text())["ground truth"]
     assert truth["e_l1"] == 0.0 and truth["spatial_av_align"] > 0.5  # the validation audio against itself
-    # the same sweep over sampler steps and guidance: each setting reaches the re-test's own configuration
-    grid = ["--scales", "3", "--sampler-steps", "2", "--guidance", "spatial"]
+    # the same sweep over sampler steps, guidance and sampler: each setting reaches the re-test's own configuration
+    grid = ["--scales", "3", "--sampler-steps", "2", "--guidance", "spatial", "--samplers", "dpmpp-2m"]
     results = ablation.main(["--cfg-sweep", *argv, str(out), *grid])
-    assert list(results) == [(3.0, 2, "spatial")]
+    assert list(results) == [(3.0, 2, "spatial", "dpmpp-2m")]
     shards = str(tmp_path / "val" / "val" / "shards")
     sampler = cfg_sweep.build_cli(
-        cfg_sweep.parser().parse_args(argv + [str(out)]), run_dir, out, (3.0, 2, "spatial"), shards
+        cfg_sweep.parser().parse_args(argv + [str(out)]), run_dir, out, (3.0, 2, "spatial", "dpmpp-2m"), shards
     ).model.sampler
-    assert (sampler.steps, sampler.guidance, sampler.cfg_scale) == (2, "spatial", 3.0)
+    assert (sampler.steps, sampler.guidance, sampler.cfg_scale, sampler.sampler_type) == (2, "spatial", 3.0, "dpmpp-2m")
 
 
 def test_a_failed_run_is_reported_and_loses_nothing_else():

@@ -19,6 +19,7 @@ from stereosync.models.objective import (
     check_pan_loss_weight,
     loss_weights,
     noise_and_target,
+    pan_channel_weights,
     sample_timesteps,
     shift_timesteps,
     v_loss,
@@ -34,7 +35,7 @@ from stereosync.training.checkpointing import (
 )
 from stereosync.training.clipping import clip_with_norm
 from stereosync.training.guard import guard_step
-from stereosync.training.optimizer import build_adamw
+from stereosync.training.optimizer import build_adamw, build_lr_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,13 @@ class StereoSync(pl.LightningModule):
         controlnet_checkpointing: activation checkpointing in the ControlNet blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
             can be matched to them (a departure from the paper, docs/design.md#departures; ``false`` = paper-faithful).
+        controlnet_output_residual: the ControlNet also adds a residual to the output of the DiT's last block, so
+            the control reaches the prediction without passing the frozen blocks after the copied ones (a
+            departure from the paper, :mod:`stereosync.models.controlnet`; ``false`` = paper-faithful).
+        controlnet_input_gain: constant scale of the ControlNet's zero-initialised input convs (envelope, frame
+            time, spatial control), i.e. their learning rate times this under Adam, so a control read from the
+            noisy latent can rise above its noise early in training (1 = the paper's design;
+            :mod:`stereosync.models.controlnet`).
         cfg_dropout: probability of replacing a sample's tokens by the null condition during training.
         timesteps: training timestep distribution (``logit_normal`` = SAO; ``uniform``).
         timestep_shift: multiply the noise-to-signal ratio of training timesteps (> 1: more training at high
@@ -67,8 +75,13 @@ class StereoSync(pl.LightningModule):
         pan_loss_weight: weight of the stereo-image (pan) channels of a parametric-stereo latent in the loss,
             relative to its waveform channels (1 = plain MSE; a departure for the weight-free latent only, see
             docs/experiments.md). Any other value needs a pretransform with pan channels.
+        pan_loss_from_t: ``pan_loss_weight`` applies to training samples at diffusion time t ≥ this only (0: all),
+            i.e. at the high noise where the stereo image is decided and the waveform channels are unpredictable.
         val_timesteps: number of fixed timesteps the validation loss averages over (deterministic noise).
         lr: AdamW learning rate.
+        lr_schedule: ``constant`` (default) or ``cosine``: the rate falls along half a cosine from ``lr`` to
+            ``lr · lr_min_ratio`` over ``trainer.max_steps`` optimiser steps (stepped per optimiser step).
+        lr_min_ratio: the cosine schedule's final rate as a fraction of ``lr``.
         betas: AdamW betas.
         eps: AdamW epsilon.
         weight_decay: AdamW weight decay.
@@ -101,13 +114,18 @@ class StereoSync(pl.LightningModule):
         controlnet_depth_factor: float = 0.2,
         controlnet_checkpointing: bool = True,
         controlnet_frame_time: bool = True,
+        controlnet_output_residual: bool = False,
+        controlnet_input_gain: float = 1.0,
         cfg_dropout: float = 0.1,
         timesteps: TimestepDistribution = "logit_normal",
         timestep_shift: float = 1.0,
         x0_weight_cap: float = 5.0,
         pan_loss_weight: float = 1.0,
+        pan_loss_from_t: float = 0.0,
         val_timesteps: int = 8,
         lr: float = 1e-4,
+        lr_schedule: Literal["constant", "cosine"] = "constant",
+        lr_min_ratio: float = 0.05,
         betas: tuple[float, float] = (0.95, 0.999),
         eps: float = 1e-6,
         weight_decay: float = 1e-3,
@@ -135,8 +153,12 @@ class StereoSync(pl.LightningModule):
             controlnet_checkpointing,
             controlnet_frame_time,
             spatial_control=spatial_control,
+            controlnet_output_residual=controlnet_output_residual,
+            controlnet_input_gain=controlnet_input_gain,
         )
         check_pan_loss_weight(pan_loss_weight, backbone.pretransform)
+        if not 0.0 <= pan_loss_from_t < 1.0:
+            raise ValueError(f"model.pan_loss_from_t must be in [0, 1), got {pan_loss_from_t}")
         self.skipped: Counter = Counter()  # bad data skipped by the loader this epoch, per reason
         self.nonfinite_total, self.nonfinite_run = 0, 0
         self._batch_keys: list[str] = []
@@ -166,8 +188,10 @@ class StereoSync(pl.LightningModule):
         x_t, target = noise_and_target(x0, t, noise.to(x0))
         cond = self.model.condition(batch).drop_tokens(cfg_dropout)
         weights = loss_weights(t, self.backbone.prediction, self.hparams.x0_weight_cap)
-        pan_weight = self.hparams.pan_loss_weight
-        channels = self.backbone.pretransform.channel_weights(pan_weight) if pan_weight != 1.0 else None
+        hp = self.hparams
+        channels = pan_channel_weights(
+            self.backbone.pretransform, t, hp.pan_loss_weight, hp.get("pan_loss_from_t", 0.0)
+        )
         return v_loss(self.model(x_t, t, cond), target, weights, channels)
 
     def on_train_epoch_start(self) -> None:
@@ -217,9 +241,17 @@ class StereoSync(pl.LightningModule):
         if not clip_with_norm(optimizer, norm, gradient_clip_val, gradient_clip_algorithm, self._trainer, in_optimizer):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict[str, Any]:
         hp = self.hparams
-        return build_adamw(self.model.trainable_parameters(), self.backbone, hp.lr, hp.betas, hp.eps, hp.weight_decay)
+        optimizer = build_adamw(
+            self.model.trainable_parameters(), self.backbone, hp.lr, hp.betas, hp.eps, hp.weight_decay
+        )
+        schedule = hp.get("lr_schedule", "constant")
+        if schedule == "constant":
+            return optimizer
+        total = int(self.trainer.max_steps) if self._trainer is not None else -1
+        scheduler = build_lr_scheduler(optimizer, schedule, total, hp.get("lr_min_ratio", 0.05))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # --- evaluation --------------------------------------------------------------------------------------
     def clap_encoder(self) -> torch.nn.Module:

@@ -144,3 +144,75 @@ def test_frame_time_gives_latent_frames_their_absolute_time(model, tiny_backbone
         outs[frame_time] = res
     spread = {k: (v - v.mean(1, keepdim=True)).abs().max().item() for k, v in outs.items()}
     assert spread[False] < 1e-4 < 0.01 < spread[True]
+
+
+def _output_residual_model(backbone, checkpointing: bool = False) -> StereoSyncModel:
+    torch.manual_seed(1)
+    return StereoSyncModel(
+        backbone,
+        boxes=BoxEncoder(128, num_objects=2),
+        envelope=EnvelopeControl(),
+        controlnet_depth_factor=0.5,
+        controlnet_checkpointing=checkpointing,
+        controlnet_output_residual=True,
+    )
+
+
+@pytest.mark.parametrize("cfg_scale", [1.0, 2.0])
+def test_output_residual_starts_at_zero_and_then_enters_after_the_last_block(tiny_backbone, tiny_batch, cfg_scale):
+    model = _output_residual_model(tiny_backbone)
+    x, t, cond = _inputs(model, tiny_batch)
+    with torch.no_grad():
+        assert torch.equal(model(x, t, cond, cfg_scale), tiny_backbone(x, t, cond.tokens, cond.global_cond, cfg_scale))
+        model.controlnet.output_out.weight.normal_(0, 0.05)
+        once = model(x, t, cond, cfg_scale) - tiny_backbone(x, t, cond.tokens, cond.global_cond, cfg_scale)
+        model.controlnet.output_out.weight.mul_(2)
+        model.controlnet.output_out.bias.mul_(2)
+        twice = model(x, t, cond, cfg_scale) - tiny_backbone(x, t, cond.tokens, cond.global_cond, cfg_scale)
+    # only the block residuals pass the frozen (non-linear) blocks; after the last one the output head is affine
+    assert once.abs().max() > 1e-3
+    assert torch.allclose(twice, 2 * once, atol=1e-4)
+
+
+def test_output_residual_under_activation_checkpointing_gives_the_same_gradients(tiny_backbone, tiny_batch):
+    grads = []
+    for checkpointing in (False, True):
+        tiny_backbone.activation_checkpointing = checkpointing
+        model = _output_residual_model(tiny_backbone, checkpointing)
+        with torch.no_grad():
+            for layer in [model.controlnet.output_out, *model.controlnet.block_outs]:
+                layer.weight.normal_(0, 0.05)
+        x, t, cond = _inputs(model, tiny_batch)
+        model(x, t, cond).pow(2).mean().backward()
+        grads.append(model.controlnet.output_out.weight.grad.clone())
+        model.controlnet.close()
+    tiny_backbone.activation_checkpointing = False
+    assert grads[0].abs().sum() > 0 and torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_input_gain_scales_the_input_convs_only(tiny_backbone, tiny_batch):
+    def build(gain: float) -> StereoSyncModel:
+        torch.manual_seed(1)
+        return StereoSyncModel(
+            tiny_backbone,
+            boxes=BoxEncoder(128, num_objects=2),
+            envelope=EnvelopeControl(),
+            controlnet_depth_factor=0.5,
+            controlnet_checkpointing=False,
+            controlnet_input_gain=gain,
+        )
+
+    plain, gained = build(1.0), build(10.0)
+    x, t, cond = _inputs(plain, tiny_batch)
+    with torch.no_grad():
+        assert torch.equal(gained(x, t, cond), tiny_backbone(x, t, cond.tokens, cond.global_cond))  # zero-initialised
+        for model in (plain, gained):
+            torch.manual_seed(5)
+            for layer in [model.controlnet.input_conv, model.controlnet.time_conv, *model.controlnet.block_outs]:
+                layer.weight.normal_(0, 0.02)
+        for layer in (plain.controlnet.input_conv, plain.controlnet.time_conv):  # what the gain does by hand
+            layer.weight.mul_(10.0)
+            layer.bias.mul_(10.0)
+        assert torch.allclose(gained(x, t, cond), plain(x, t, cond), atol=1e-5)
+    with pytest.raises(ValueError, match="input_gain"):
+        build(0.0)

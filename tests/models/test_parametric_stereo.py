@@ -108,3 +108,27 @@ def test_pan_loss_weight_needs_pan_channels(tiny_backbone):
 
     with pytest.raises(ValueError, match="pan_loss_weight=4.0 needs a latent with pan channels"):
         tiny_module(tiny_backbone, pan_loss_weight=4.0)
+
+
+def test_pan_loss_weight_from_t_weighs_only_the_high_noise_samples(tiny_batch):
+    """``pan_loss_from_t``: the pan weight applies to the samples at t ≥ that time, the others keep weight 1."""
+    from helpers import tiny_module
+
+    from stereosync.models.backbone import Backbone
+
+    torch.manual_seed(0)
+    backbone = Backbone("tiny_ps", latent_scale=10.0, activation_checkpointing=False)
+    t = torch.tensor([0.3, 0.9])
+
+    def loss(w: float, from_t: float) -> float:
+        module = tiny_module(backbone, pan_loss_weight=w, pan_loss_from_t=from_t, controlnet_checkpointing=False)
+        return module.loss(tiny_batch, t, noise_generator=torch.Generator().manual_seed(3)).item()
+
+    plain, no_pan = loss(1.0, 0.0), loss(0.0, 0.0)
+    assert loss(5.0, 0.95) == pytest.approx(plain, rel=1e-6)  # no sample reaches t = 0.95
+    low_pan = loss(0.0, 0.5) - no_pan  # the pan share of the t = 0.3 sample, kept at weight 1
+    high_pan = plain - no_pan - low_pan
+    assert low_pan > 0 and high_pan > 0
+    assert loss(5.0, 0.5) == pytest.approx(no_pan + low_pan + 5 * high_pan, rel=1e-4)
+    with pytest.raises(ValueError, match="pan_loss_from_t"):
+        tiny_module(backbone, pan_loss_weight=2.0, pan_loss_from_t=1.0)

@@ -130,3 +130,28 @@ def test_spatial_guidance_contrasts_with_the_tokens_minus_the_spatial_streams(pr
     assert torch.allclose(spatial_guided, without + 3.0 * (with_tokens - without), atol=1e-4)
     with pytest.raises(ValueError, match="guidance"):
         Sampler(guidance="clap")
+
+
+def test_guided_spatial_control_is_dropped_with_the_tokens_and_absent_from_the_negative_branch(
+    pretrained_backbone, tiny_batch
+):
+    model = _model(pretrained_backbone, SpatialControl(num_objects=2, guided=True))
+    with torch.no_grad():  # a trained-like ControlNet whose boxes move the output
+        model.controlnet.spatial_conv.weight.normal_(0, 0.05)
+        for out in model.controlnet.block_outs:
+            out.weight.normal_(0, 0.02)
+    x, t, cond = _inputs(model, tiny_batch)
+    assert cond.spatial_guided
+    null = cond.drop_tokens(1.0)
+    assert torch.equal(null.spatial, torch.zeros_like(cond.spatial)) and not null.tokens.any()
+    some = cond.drop_tokens(0.5, torch.Generator().manual_seed(0))  # one draw per sample for both
+    kept_tokens = some.tokens.flatten(1).any(1)
+    assert torch.equal(kept_tokens, some.spatial.flatten(1).any(1)) and kept_tokens.any() and not kept_tokens.all()
+    with torch.no_grad():
+        guided = model(x, t, cond, cfg_scale=3.0)
+        conditional, negative = model(x, t, cond), model(x, t, null)
+        plain = _model(pretrained_backbone, SpatialControl(num_objects=2))
+        plain.load_state_dict(model.state_dict())
+        tokens_only = plain(x, t, plain.condition(tiny_batch), cfg_scale=3.0)  # the same weights, not guided
+    assert torch.allclose(guided, negative + 3.0 * (conditional - negative), atol=1e-4)
+    assert not torch.allclose(guided, tokens_only, atol=1e-3)

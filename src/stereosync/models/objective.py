@@ -106,13 +106,28 @@ def v_loss(
 ) -> torch.Tensor:
     """Mean squared error of the v prediction (B, C, L) → scalar.
 
-    ``weights`` (B,) scale each sample's error; ``channel_weights`` (C,) scale each latent channel's squared
-    error before the mean (e.g. the pan channels of a parametric-stereo latent).
+    ``weights`` (B,) scale each sample's error; ``channel_weights`` (C,) or per sample (B, C) scale each latent
+    channel's squared error before the mean (e.g. the pan channels of a parametric-stereo latent).
     """
     if weights is None and channel_weights is None:
         return torch.nn.functional.mse_loss(pred.float(), target.float())
     sq = (pred.float() - target.float()).square()
     if channel_weights is not None:
-        sq = sq * channel_weights.to(sq)[None, :, None]
+        cw = channel_weights.to(sq)
+        sq = sq * (cw[:, :, None] if cw.dim() == 2 else cw[None, :, None])
     err = sq.flatten(1).mean(1)
     return (err * weights.float()).mean() if weights is not None else err.mean()
+
+
+def pan_channel_weights(
+    pretransform: torch.nn.Module, t: torch.Tensor, pan_weight: float, from_t: float = 0.0
+) -> torch.Tensor | None:
+    """Per-sample channel weights (B, C) of a parametric-stereo latent's loss: ``pan_weight`` on the pan channels
+    of samples at diffusion time t ≥ ``from_t``, 1 elsewhere; None when that is 1 everywhere."""
+    if pan_weight == 1.0:
+        return None
+    if not 0.0 <= from_t < 1.0:
+        raise ValueError(f"pan_loss_from_t must be in [0, 1), got {from_t}")
+    high = (t >= from_t).to(torch.float32)[:, None]  # (B, 1)
+    pan = pretransform.channel_weights(pan_weight).to(t.device)[None, :]  # (1, C): 1 or pan_weight
+    return 1.0 + high * (pan - 1.0)

@@ -14,7 +14,11 @@ stack turns those rows into ``dim`` channels at box rate; they are linearly resa
 reach the ControlNet's input through a zero-initialised 1×1 conv (``ControlNet.spatial_conv``), so training
 starts from the plain ControlNet.
 
-Unlike the tokens, this signal is not dropped for classifier-free guidance: guidance acts on the tokens only.
+Classifier-free guidance: by default this signal is not dropped, so guidance acts on the tokens only and both of
+its branches see the boxes on the latent grid. With ``guided=True`` the spatial control belongs to the null
+condition: the training dropout (``model.cfg_dropout``) removes it together with the tokens, and the negative
+branch of guidance runs the ControlNet without it, so a guidance scale above 1 pushes the stereo image along the
+boxes instead of leaving the model's hedged, centre-pulled estimate as it is.
 """
 
 from __future__ import annotations
@@ -37,15 +41,23 @@ class SpatialControl(nn.Module):
         hidden: width of the temporal conv stack.
         kernel_size: temporal kernel of the convs, in box frames (odd).
         motion: also read the per-object motion columns of the ``motion`` member.
+        guided: the signal joins classifier-free guidance's null condition (dropped with the tokens in training,
+            absent from the negative branch at sampling; see the module docstring).
     """
 
     def __init__(
-        self, num_objects: int = 1, dim: int = 64, hidden: int = 64, kernel_size: int = 5, motion: bool = False
+        self,
+        num_objects: int = 1,
+        dim: int = 64,
+        hidden: int = 64,
+        kernel_size: int = 5,
+        motion: bool = False,
+        guided: bool = False,
     ):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"SpatialControl kernel_size must be odd, got {kernel_size}")
-        self.num_objects, self.dim, self.motion = num_objects, dim, motion
+        self.num_objects, self.dim, self.motion, self.guided = num_objects, dim, motion, guided
         self.motion_cols = self.object_motion_columns(num_objects) if motion else []
         per_object = _GEOMETRY + (len(self.motion_cols[0]) if motion else 0)
         pad = kernel_size // 2

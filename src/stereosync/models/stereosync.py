@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from stereosync.models.backbone import Backbone
-from stereosync.models.controlnet import CONTROL_KWARG, ControlNet
+from stereosync.models.controlnet import ControlNet
 from stereosync.models.encoders import BoxEncoder, ClapEncoder, DepthEncoder
 from stereosync.models.envelope_control import EnvelopeControl
 from stereosync.models.spatial_control import SpatialControl
@@ -33,6 +33,8 @@ class Conditioning:
         control: (B, C, L) ControlNet input (encoded envelope), or None without the envelope stream.
         spatial: (B, D, F) spatial-control features at box rate (never dropped for guidance), or None.
         spatial_tokens: how many leading tokens come from the spatial streams (depth and boxes).
+        spatial_guided: the spatial control belongs to the null condition (``SpatialControl(guided=True)``): the
+            training dropout drops it with the tokens, and guidance's negative branch runs without it.
     """
 
     tokens: torch.Tensor | None
@@ -40,6 +42,7 @@ class Conditioning:
     control: torch.Tensor | None
     spatial: torch.Tensor | None = None
     spatial_tokens: int = 0
+    spatial_guided: bool = False
 
     def guidance_negative(self, guidance: str) -> torch.Tensor | None:
         """The negative tokens of classifier-free guidance: None = the null condition (all tokens zero, the
@@ -54,11 +57,19 @@ class Conditioning:
         return negative
 
     def drop_tokens(self, prob: float, generator: torch.Generator | None = None) -> Conditioning:
-        """CFG dropout: each sample's tokens → null (zeros) with probability ``prob``; envelope is kept."""
+        """CFG dropout: each sample's tokens → null (zeros) with probability ``prob``, and with them its
+        spatial-control features when the spatial control is guided; the envelope is kept."""
         if self.tokens is None or prob <= 0:
             return self
         keep = torch.rand(self.tokens.shape[0], 1, 1, generator=generator, device=self.tokens.device) >= prob
-        return replace(self, tokens=self.tokens * keep)
+        dropped = replace(self, tokens=self.tokens * keep)
+        if self.spatial_guided and self.spatial is not None:
+            dropped.spatial = self.spatial * keep.to(self.spatial.dtype)
+        return dropped
+
+    def guided_spatial(self, cfg_scale: float) -> bool:
+        """Whether guidance at ``cfg_scale`` also contrasts with the spatial control removed."""
+        return cfg_scale != 1.0 and self.spatial_guided and self.spatial is not None and self.tokens is not None
 
 
 class StereoSyncModel(nn.Module):
@@ -76,6 +87,10 @@ class StereoSyncModel(nn.Module):
         controlnet_checkpointing: activation checkpointing in the ControlNet's blocks.
         controlnet_frame_time: give the ControlNet's latent frames their absolute time, so time-embedded tokens
             can be matched to them (a departure from the paper, docs/design.md#departures; ``false`` = paper-faithful).
+        controlnet_input_gain: constant scale of the ControlNet's zero-initialised input convs (1 = the paper's
+            design; :mod:`stereosync.models.controlnet`).
+        controlnet_output_residual: the ControlNet also adds a residual to the output of the DiT's last block (a
+            departure from the paper, :mod:`stereosync.models.controlnet`; ``false`` = paper-faithful).
     """
 
     def __init__(
@@ -89,6 +104,8 @@ class StereoSyncModel(nn.Module):
         controlnet_checkpointing: bool = True,
         controlnet_frame_time: bool = True,
         spatial_control: SpatialControl | None = None,
+        controlnet_output_residual: bool = False,
+        controlnet_input_gain: float = 1.0,
     ):
         super().__init__()
         self.backbone = backbone
@@ -109,6 +126,8 @@ class StereoSyncModel(nn.Module):
                 controlnet_checkpointing,
                 controlnet_frame_time,
                 spatial_dim=spatial_control.dim if spatial_control is not None else 0,
+                output_residual=controlnet_output_residual,
+                input_gain=controlnet_input_gain,
             )
             if envelope is not None
             else None
@@ -192,9 +211,10 @@ class StereoSyncModel(nn.Module):
         if seconds_tokens is not None:
             tokens.append(seconds_tokens)
         control = self.envelope(batch, self.backbone) if self.envelope is not None else None
-        spatial = self.spatial_control(batch) if self.spatial_control is not None else None
+        sc = self.spatial_control
+        spatial = sc(batch) if sc is not None else None
         joined = torch.cat(tokens, dim=1) if tokens else None
-        return Conditioning(joined, global_cond, control, spatial, spatial_tokens)
+        return Conditioning(joined, global_cond, control, spatial, spatial_tokens, sc is not None and sc.guided)
 
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, cfg_scale: float = 1.0, guidance: str = "all"
@@ -202,16 +222,40 @@ class StereoSyncModel(nn.Module):
         """v prediction (B, C, L) for noisy latents x (B, C, L) at times t (B,) ∈ [0, 1].
 
         With ``cfg_scale != 1`` the DiT runs conditioned and negative halves in one batch (negative: the null
-        condition, or with ``guidance="spatial"`` the tokens without the spatial streams'); the ControlNet
-        residuals are computed once, with the real tokens, and repeated for both halves.
+        condition, or with ``guidance="spatial"`` the tokens without the spatial streams'). The ControlNet
+        residuals are computed once, with the real tokens, and repeated for both halves — unless the spatial
+        control is guided (``SpatialControl(guided=True)``): then the ControlNet also runs the negative half, with
+        the negative tokens and without the spatial control, and guidance pushes along the boxes on the latent
+        grid as well.
         """
         kwargs = {}
         negative = cond.guidance_negative(guidance) if cfg_scale != 1.0 else None
         if negative is not None:
             kwargs["negative_cross_attn_cond"] = negative
         if self.controlnet is not None:
-            kwargs[CONTROL_KWARG] = self.controlnet(x, t, cond.control, cond.tokens, cond.global_cond, cond.spatial)
+            residuals = (
+                self._guided_control(x, t, cond, negative)
+                if cond.guided_spatial(cfg_scale)
+                else self.controlnet(x, t, cond.control, cond.tokens, cond.global_cond, cond.spatial)
+            )
+            kwargs.update(self.controlnet.control_kwargs(residuals))
         return self.backbone(x, t, cond.tokens, cond.global_cond, cfg_scale=cfg_scale, **kwargs)
+
+    def _guided_control(
+        self, x: torch.Tensor, t: torch.Tensor, cond: Conditioning, negative: torch.Tensor | None
+    ) -> tuple[torch.Tensor, ...]:
+        """ControlNet residuals (2B, ...) for the DiT's batched guidance: the conditioned half, then the negative
+        half (the DiT's own order) with the negative tokens (None: the null condition, zeros) and the spatial
+        control removed (zero features, as the training dropout removes it)."""
+        neg_tokens = torch.zeros_like(cond.tokens) if negative is None else negative
+        return self.controlnet(
+            torch.cat([x, x]),
+            torch.cat([t, t]),
+            torch.cat([cond.control, cond.control]),
+            torch.cat([cond.tokens, neg_tokens.to(cond.tokens.dtype)]),
+            torch.cat([cond.global_cond, cond.global_cond]),
+            torch.cat([cond.spatial, torch.zeros_like(cond.spatial)]),
+        )
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Parameters the optimiser sees: everything outside the frozen backbone (plus the backbone's own
