@@ -8,7 +8,12 @@ localiser, and splits the generated events (and their hit rate) by
   leaves quiet into events, each scored by the pan of that noise;
 - one- or two-character clips (two characters: a step placed on either box is a hit);
 
-and prints the level of generated and reference frames below each clip's loudest frame.
+prints the level of generated and reference frames below each clip's loudest frame, and splits the *placement*
+error of the generated and reference events (the estimated position against the nearest present box centre, in
+frame widths, as pan MAE) by frames with one or two boxes present: its mean, the regression slope of the event's
+offset from the centre on the box's (< 1: pulled towards the centre, > 1: pushed out), the share of events more
+than 0.1 off, and the correlation of the signed error of consecutive event frames of one character (near 1: a
+whole step sits off the box, rather than frames scattering around it).
 
     python experiments/event_breakdown.py runs/ablations/full-seed0
     python experiments/event_breakdown.py runs/ablations/full-seed0 --shards data/bench-16k/test/shards
@@ -20,6 +25,7 @@ import argparse
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +54,47 @@ def frame_levels(audio: torch.Tensor, sample_rate: int, hop_s: float) -> torch.T
     return db - db.max()
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
+def placement(events, boxes: torch.Tensor, box_mask: torch.Tensor) -> list[tuple[float, float, int, int]]:
+    """(estimated position, nearest present box centre, boxes present, frame index) of every active event frame
+    of a clip that has a box (``spatial_events`` output; the first event per frame, as the localiser gives)."""
+    from stereosync.metrics.functional.pan_tracking import box_centres
+    from stereosync.metrics.functional.spatial_av_align import HOP_S
+
+    centres, present = box_centres(events.positions.shape[0], boxes.double(), box_mask, 30.0, HOP_S)
+    out = []
+    for j in range(events.positions.shape[0]):
+        if not bool(events.active[j, 0]) or not bool(present[j].any()):
+            continue
+        pos = float(events.positions[j, 0])
+        here = centres[j][present[j]]
+        out.append((pos, float(here[(here - pos).abs().argmin()]), int(present[j].sum()), j))
+    return out
+
+
+def placement_summary(rows: list[tuple[float, float, int, int]]) -> str:
+    """MAE, slope about the centre, share > 0.1 off; one line."""
+    if not rows:
+        return "no events"
+    pos, centre = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    err, x = pos - centre, centre - 0.5
+    slope = float(((pos - 0.5) * x).sum() / max(float((x * x).sum()), 1e-12))
+    off = (np.abs(err) > 0.1).mean()
+    return f"events {len(rows):5d}  MAE {np.abs(err).mean():.3f}  slope {slope:.2f}  > 0.1 off {off:.2f}"
+
+
+def consecutive_error_corr(clips: list[list[tuple[float, float, int, int]]]) -> float:
+    """Correlation of the signed placement error of consecutive one-box event frames (j, j + 1) of each clip."""
+    pairs = []
+    for rows in clips:
+        by_frame = {r[3]: r[0] - r[1] for r in rows if r[2] == 1}
+        pairs += [(e, by_frame[j + 1]) for j, e in by_frame.items() if j + 1 in by_frame]
+    if len(pairs) < 3:
+        return float("nan")
+    a = np.array(pairs)
+    return float(np.corrcoef(a[:, 0], a[:, 1])[0, 1])
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", help="a tested run folder (holds version_*/test/wav)")
     p.add_argument("--shards", default="data/bench-16k/test/shards", help="the test shards the run was tested on")
@@ -65,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
     counts = {k: [0, 0] for k in ("reference active", "reference quiet", "one character", "two characters")}
     counts["reference events"] = [0, 0]
     levels: dict[str, list[torch.Tensor]] = {"generated": [], "reference": []}
+    placed: dict[str, list[list[tuple[float, float, int, int]]]] = {"generated": [], "reference": []}
     for ref_path in wavs:
         key = ref_path.name.removesuffix(".ref.wav")
         if key not in boxes:
@@ -85,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
         counts[chars][1] += int(active.sum())
         counts["reference events"][0] += int(ev_ref.hit.sum())
         counts["reference events"][1] += int(ev_ref.active.sum())
+        placed["generated"].append(placement(ev_gen, b, m))
+        placed["reference"].append(placement(ev_ref, b, m))
         levels["generated"].append(frame_levels(torch.from_numpy(gen.T), sr, HOP_S))
         levels["reference"].append(frame_levels(torch.from_numpy(ref.T), sr, HOP_S))
 
@@ -97,7 +146,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[int, int]]:
     for name, values in levels.items():
         pct = np.percentile(torch.cat(values).numpy(), [10, 25, 50, 75]).round(1)
         print(f"  {name} frame level below the clip's loudest frame, dB (10/25/50/75 %): {pct.tolist()}")
-    return {k: (v[0], v[1]) for k, v in counts.items()}
+    out: dict[str, Any] = {k: (v[0], v[1]) for k, v in counts.items()}
+    for name, clips in placed.items():
+        rows = [r for clip in clips for r in clip]
+        for label, sel in (("all", (1, 2)), ("one box present", (1,)), ("two boxes present", (2,))):
+            print(f"  placement, {name}, {label:<18} {placement_summary([r for r in rows if r[2] in sel])}")
+        print(f"  placement, {name}: consecutive one-box error corr {consecutive_error_corr(clips):.2f}")
+        out[f"placement MAE, {name}"] = float(np.mean([abs(r[0] - r[1]) for r in rows])) if rows else float("nan")
+    return out
 
 
 if __name__ == "__main__":

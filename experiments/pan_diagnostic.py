@@ -4,7 +4,10 @@ For every held-out chunk: noise the clean parametric-stereo latent to time t, le
 (v-objective: x0 = α·x_t − σ·v) with its tokens and with the tokens dropped (the null condition), and correlate the
 predicted pan channels with the true pan over active latent frames. Near t = 1 the noisy latent holds almost no
 pan, so the correlation (and the regression slope; < 1 = hedging towards the centre) measures what the model
-takes from boxes/depth. Also reported for one-character chunks only (two characters are ambiguous).
+takes from boxes/depth. Also reported for one-character chunks only (two characters are ambiguous), where the
+true pan is a function of the box alone: there the mean absolute error (and its mean, the bias) of the predicted
+pan, in the latent's pan units (−1 … 1 = frame width), is how precisely the model places a source it cannot
+confuse with another.
 
     python experiments/pan_diagnostic.py runs/ablations/full-seed0/version_0/checkpoints/last.ckpt
     python experiments/pan_diagnostic.py CKPT --ablation no_spatial --times 0.95 0.98 0.995
@@ -57,18 +60,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
         raise SystemExit(f"{args.checkpoint} does not fit --ablation {args.ablation}: unexpected keys {unexpected[:4]}")
     out = x0_pan(module, cli.datamodule, args.times, args.active, args.guided)
     print(f"{Path(args.checkpoint)} ({args.ablation}): x0-pan vs true pan over active latent frames")
-    for key, (corr, slope, frames) in out.items():
-        print(f"  {key:<34} corr {corr:6.3f}  slope {slope:6.3f}  frames {frames}")
+    for key, (corr, slope, frames, mae, bias) in out.items():
+        print(f"  {key:<34} corr {corr:6.3f}  slope {slope:6.3f}  MAE {mae:6.3f}  bias {bias:+6.3f}  frames {frames}")
     return out
 
 
 @torch.no_grad()
 def x0_pan(
     module, datamodule, times: Sequence[float] = (0.995,), active_level: float = 0.05, guided: bool = False
-) -> dict[str, tuple[float, float, int]]:
-    """Correlation and regression slope (through 0) of the predicted x0 pan on the true pan over active latent
-    frames of the test split, per time, with the tokens and without (``null``), also for one-character chunks:
-    ``{"t=0.995 tokens": (corr, slope, frames), ...}``. With ``guided``, also the denoiser as the sampler runs it
+) -> dict[str, tuple[float, float, int, float, float]]:
+    """Correlation, regression slope (through 0), frame count, mean absolute error and mean error of the predicted x0
+    pan against the true pan (pan units, −1 … 1) over active latent frames of the test split, per time, with the
+    tokens and without (``null``), also for one-character chunks: ``{"t=0.995 tokens": (corr, slope, frames, mae,
+    bias), ...}``. With ``guided``, also the denoiser as the sampler runs it
     (the module's ``sampler.cfg_scale`` and ``guidance``): ``"t=0.995 guided"``. Noise is seeded: the same model
     gives the same numbers."""
     from stereosync.models.objective import alpha_sigma, noise_and_target
@@ -80,7 +84,8 @@ def x0_pan(
     module.eval()
     datamodule.prepare_data()
     datamodule.setup("test")
-    patch = module.backbone.pretransform.patch_size
+    ps = module.backbone.pretransform
+    patch, to_pan = ps.patch_size, 1.0 / (ps.pan_scale * module.backbone.latent_scale)
     pairs: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     gen = torch.Generator().manual_seed(0)
 
@@ -92,7 +97,7 @@ def x0_pan(
         batch = {k: v.to(module.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
         x0 = module.latents(batch)
         cond = module.model.condition(batch)
-        truth = x0[:, patch:].mean(1)  # (B, L) scaled pan
+        truth = x0[:, patch:].mean(1) * to_pan  # (B, L) pan units
         active = x0[:, :patch].pow(2).mean(1) > active_level
         one = active & (batch["box_mask"].float().sum(-1).amax(-1) <= 1)[:, None]
         for t in times:
@@ -101,7 +106,7 @@ def x0_pan(
             alpha, sigma = (s.view(-1, 1, 1) for s in alpha_sigma(tt))
             for name, c, scale in variants(cond):
                 v = module.model(x_t, tt, c, cfg_scale=scale, guidance=module.sampler.guidance)
-                pan = (alpha * x_t - sigma * v)[:, patch:].mean(1)
+                pan = (alpha * x_t - sigma * v)[:, patch:].mean(1) * to_pan
                 pairs.setdefault(f"t={t} {name}", []).append((pan[active].cpu(), truth[active].cpu()))
                 pairs.setdefault(f"t={t} {name}, one character", []).append((pan[one].cpu(), truth[one].cpu()))
     module.train(was_training)
@@ -110,7 +115,8 @@ def x0_pan(
         pred, truth = torch.cat([a for a, _ in chunks]).numpy(), torch.cat([b for _, b in chunks]).numpy()
         corr = float(np.corrcoef(pred, truth)[0, 1])
         slope = float((pred * truth).sum() / (truth * truth).sum())
-        out[key] = (corr, slope, len(truth))
+        err = pred - truth
+        out[key] = (corr, slope, len(truth), float(np.abs(err).mean()), float(err.mean()))
     return out
 
 

@@ -60,6 +60,8 @@ def test_rows_train_side_by_side_test_and_tabulate(tmp_path):
     assert breakdown["one character"][1] + breakdown["two characters"][1] == gen
     assert breakdown["reference events"][1] == ref
     truth, centre = results["ground truth"][0], results["always centre (mono downmix)"][0]
+    # its placement split re-derives the metric's pan MAE of the reference audio (one event per frame)
+    assert math.isclose(breakdown["placement MAE, reference"], truth["pan_mae"], rel_tol=1e-3)  # wav round trip
     # experiments/ablation.py --bootstrap: the point estimates are the metric's own values, inside their intervals
     boot = scene_bootstrap.bootstrap([tmp_path / "runs" / "no_spatial-seed3"], resamples=200)
     assert math.isclose(boot["model"], run["spatial_av_align"], rel_tol=1e-6)

@@ -23,6 +23,7 @@ def test_diagnostic_reports_correlation_and_slope_with_and_without_tokens(tmp_pa
         + ["--train-scenes", "1", "--test-scenes", "2", "--extra", "--data.synthetic.val_scenes=1"]
     )
     assert {"t=0.5 tokens", "t=0.5 null", "t=0.5 tokens, one character", "t=0.5 null, one character"} == set(out)
-    corr, slope, frames = out["t=0.5 tokens"]
+    corr, slope, frames, mae, bias = out["t=0.5 tokens"]
     # at t = 0.5 the noisy latent still shows the pan: the pretrained backbone's x0 (ControlNet at zero) follows it
     assert 0.5 < corr <= 1.0 and 0.3 < slope < 1.5 and not math.isnan(corr) and frames > 0
+    assert 0.0 < mae < 0.5 and abs(bias) <= mae  # pan units: the true pan spans −1 … 1
