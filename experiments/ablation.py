@@ -54,7 +54,6 @@ COLUMNS = (
     ("pan_corr_per_source", "pan corr per source ↑"),
     ("pan_mae", "pan MAE ↓"),
     ("x0_slope", "x0 slope ↑"),
-    ("x0_slope_guided", "x0 slope guided ↑"),
     ("e_l1", "E-L1 ↓"),
     ("activity", "active frames / GT"),
     ("fad", "FAD ↓"),
