@@ -153,18 +153,18 @@ def run_row(args: argparse.Namespace, row: str, seed: int, embedder: torch.nn.Mo
 def x0_hedging(module: torch.nn.Module, datamodule: Any) -> dict[str, float]:
     """The x0-pan diagnostic at t = 0.995 (``experiments/pan_diagnostic.py``) on the test split: ``x0_corr`` and
     ``x0_slope`` of the conditional model's predicted pan on the true pan (slope < 1: an image hedged towards the
-    centre), ``x0_slope_guided`` of the denoiser as the sampler runs it (the run's CFG scale and guidance) and
-    ``x0_mae_one``, the mean absolute error of the conditional prediction on one-character chunks (pan units)."""
+    centre) and ``x0_mae_one``, the mean absolute error of the conditional prediction on one-character chunks
+    (pan units). The guided denoiser's slope: ``experiments/pan_diagnostic.py --guided``."""
     from pan_diagnostic import x0_pan
 
     try:
-        out = x0_pan(module, datamodule, (0.995,), guided=True)
+        out = x0_pan(module, datamodule, (0.995,))
     except ValueError as err:  # not a parametric-stereo backbone: the latent holds no pan channels
         log.info("no x0-pan diagnostic: %s", err)
         return {}
     corr, slope, *_ = out["t=0.995 tokens"]
     one_mae = out["t=0.995 tokens, one character"][3]
-    return {"x0_corr": corr, "x0_slope": slope, "x0_slope_guided": out["t=0.995 guided"][1], "x0_mae_one": one_mae}
+    return {"x0_corr": corr, "x0_slope": slope, "x0_mae_one": one_mae}
 
 
 def _run_in_worker(args: argparse.Namespace, row: str, seed: int) -> dict[str, float]:
