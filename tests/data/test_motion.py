@@ -55,7 +55,7 @@ def test_the_first_row_without_a_previous_frame_is_zero_and_shapes_are_checked(s
 
 def test_schema_v2_has_motion_and_silent_samples_and_v1_still_validates(scene):
     sample = scene_to_samples(scene)[0]
-    assert sample["json"]["schema_version"] == 2 and sample["motion"].shape == (60, 21)
+    assert sample["json"]["schema_version"] >= 2 and sample["motion"].shape == (60, 21)
     validate(sample)
     v1 = {k: v for k, v in sample.items() if k != "motion"}
     v1["json"] = dict(sample["json"], schema_version=1)
@@ -67,5 +67,5 @@ def test_schema_v2_has_motion_and_silent_samples_and_v1_still_validates(scene):
         validate(dict(silent, clap=sample["clap"]))
     with pytest.raises(SchemaError, match="clap"):
         validate({k: v for k, v in sample.items() if k != "clap"})
-    with pytest.raises(SchemaError, match="schema_version 3"):
-        validate(dict(sample, json=make_meta("x", 0.0, sample_rate=SR) | {"schema_version": 3}))
+    with pytest.raises(SchemaError, match="schema_version 99"):
+        validate(dict(sample, json=make_meta("x", 0.0, sample_rate=SR) | {"schema_version": 99}))

@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-"""Version 2 adds ``motion`` and silent samples (``has_audio: false``); version-1 shards still load."""
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+"""Version 2 adds ``motion`` and silent samples (``has_audio: false``); version 3 adds the synthetic scenes'
+ground truth for timing and 3-D sound: ``events`` (every footstep's onset and character), ``binaural`` (a
+head-related render) and ``foa`` (first-order ambisonics). Version-1 and -2 shards still load."""
 
 # Defaults of the paper's setup.
 SAMPLE_RATE = 44100
@@ -89,13 +91,23 @@ MEMBERS: dict[str, Member] = {
         Member("box_mask", "b", ("FB", "K"), "True where the object is detected in that frame"),
         Member("clap", "f", (CLAP_DIM,), "LAION-CLAP audio embedding of the chunk (mono, 48 kHz input)"),
         Member("motion", "f", ("FB", "M"), "visual timing features per box frame (stereosync.motion), version 2"),
+        Member(
+            "events",
+            "f",
+            ("E", 2),
+            "[onset in s from the chunk's start, object index k] per sound event (footstep), version 3",
+        ),
+        Member(
+            "binaural", "f", (AUDIO_CHANNELS, "S"), "binaural (HRTF) render of the chunk, [left, right] ears, version 3"
+        ),
+        Member("foa", "f", (4, "S"), "first-order ambisonics of the chunk, ambiX (ACN order W Y Z X, SN3D), version 3"),
     ]
 }
 
 REQUIRED = ("boxes", "box_mask")
 """Members every sample has; plus ``clap`` and ``audio`` or ``latent`` unless the json says ``has_audio: false``
 (a chunk of a silent video), and ``depth`` or ``depth_emb``."""
-AUDIO_DERIVED = ("audio", "latent", "envelope", "envelope_latent", "clap")
+AUDIO_DERIVED = ("audio", "latent", "envelope", "envelope_latent", "clap", "binaural", "foa")
 """Members computed from the chunk's own audio: a silent sample has none of them."""
 
 
