@@ -83,7 +83,7 @@ class TestOutputWriter(pl.Callback):
             "clips_rank0": self.rows,
             "sample_rate": int(pl_module.backbone.sample_rate),
             "sampler": vars(pl_module.sampler),
-            "ckpt_path": trainer.ckpt_path,
+            "ckpt_path": trainer.ckpt_path or getattr(pl_module, "weights_file", None),
         }
         (folder / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
         log.info("test outputs written to %s: %s", folder, aggregate)

@@ -97,3 +97,20 @@ def tiny_module(backbone, seed: int | None = 0, **overrides):
     )
     args.update(overrides)
     return StereoSync(backbone, **args)
+
+
+def silent_mp4(scene, path):
+    """A synthetic scene's frames as an mp4 (MPEG-4 video at 30 fps) without an audio stream; returns ``path``."""
+    from pathlib import Path
+
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=30)
+        s.width, s.height, s.pix_fmt = scene.frames.shape[2], scene.frames.shape[1], "yuv420p"
+        for img in scene.frames:
+            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        c.mux(s.encode(None))
+    return path

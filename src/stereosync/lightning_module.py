@@ -272,15 +272,25 @@ class StereoSync(pl.LightningModule):
         metrics = build_metrics(self.backbone.sample_rate, fad_embedder=embedder, prefix="test/").to(self.device)
         object.__setattr__(self, "test_metrics", metrics)  # kept out of state_dict and of strict loading
 
-    def clip_seeds(self, keys: list[str]) -> list[int]:
-        """Per-clip seeds: a function of the base seed and the clip's key only (batching does not matter)."""
-        return [(self.seed * 1_000_003 + zlib.crc32(str(k).encode())) % 2**31 for k in keys]
+    def clip_seeds(self, keys: list[str], metas: list[dict] | None = None) -> list[int]:
+        """Per-clip seeds: a function of the base seed and the clip's identity only (batching does not matter).
+
+        A chunk extracted from a video file is identified by the file's content hash and the chunk's index
+        (``content_id`` and ``chunk_index`` in its json), so the same video gives the same audio from any folder
+        or name; other samples (synthetic shards) by their key.
+        """
+        metas = metas if metas is not None else [{}] * len(keys)
+        ids = [
+            f"{m['content_id']}:{m['chunk_index']}" if "content_id" in m and "chunk_index" in m else str(k)
+            for k, m in zip(keys, metas)
+        ]
+        return [(self.seed * 1_000_003 + zlib.crc32(i.encode())) % 2**31 for i in ids]
 
     def test_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
         """Generate every clip, update the metric collection; per-clip values go to the output writer."""
         from stereosync.metrics.per_clip import clip_records
 
-        generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
+        generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
         target = batch["audio"].float()
         self.test_metrics.update(preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
         sr = self.backbone.sample_rate
@@ -293,8 +303,8 @@ class StereoSync(pl.LightningModule):
         self.test_metrics.reset()
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
-        """Generate each chunk (seeded by its key); the prediction writer assembles videos from them."""
-        generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
+        """Generate each chunk (seeded by its video's content and index); the prediction writer assembles videos."""
+        generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
         sr = self.backbone.sample_rate
         return {"generated": generated.cpu(), "meta": batch["meta"], "keys": batch["__key__"], "sample_rate": sr}
 

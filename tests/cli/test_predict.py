@@ -9,21 +9,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from helpers import silent_mp4
 
 from stereosync.cli import cli_main
 from stereosync.data.synthetic import generate_scene, write_mp4
-
-
-def silent_mp4(scene, path: Path) -> Path:
-    """The scene's frames as an mp4 without an audio stream."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=30)
-        s.width, s.height, s.pix_fmt = scene.frames.shape[2], scene.frames.shape[1], "yuv420p"
-        for img in scene.frames:
-            c.mux(s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        c.mux(s.encode(None))
-    return path
 
 
 def stereo_audio(mp4: Path) -> tuple[np.ndarray, int]:

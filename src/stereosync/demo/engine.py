@@ -2,9 +2,9 @@
 
 It goes through the same seams as ``python train.py predict``: a ``ShardDataModule`` with the predict inputs
 (``predict_videos``, ``clap_reference``, ``predict_models``, ``predict_dir``), a ``PredictionWriter`` and
-``Trainer.predict``. The model is built once from a recipe (``configs/tiny.yaml`` by default) and its trainable
-weights are loaded from a Lightning checkpoint (``.ckpt``) or an exported file (``.safetensors``,
-:mod:`stereosync.models.trainable_weights`; by default the shipped tiny checkpoint).
+``Trainer.predict``. The model is built once from a recipe (the packaged ``configs/tiny.yaml`` by default) and its
+trainable weights are loaded from a Lightning checkpoint (``.ckpt``) or an exported file (``.safetensors``,
+:mod:`stereosync.models.trainable_weights`; by default the recipe's ``shipped_weights``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-REPO_CONFIG = Path(__file__).resolve().parents[3] / "configs" / "tiny.yaml"  # the checkout's (pip install -e)
-DEFAULT_WEIGHTS = "pkg://stereosync/weights/tiny_full_2800.safetensors"
+DEFAULT_CONFIG = "pkg://stereosync/configs/tiny.yaml"
 
 Progress = Callable[[float, str], None]
 """``progress(fraction in [0, 1], description)``."""
@@ -110,7 +109,7 @@ class Engine:
     Args:
         config: recipe file (``pkg://`` allowed); default: the tiny recipe.
         checkpoint: ``.ckpt`` (Lightning) or ``.safetensors`` (exported trainable weights); default: the
-            shipped tiny weights (only with the default recipe).
+            recipe's ``shipped_weights`` (a recipe without them needs a checkpoint).
         predict_models: feature-extraction models (``ModelConfig`` fields); default: the recipe's
             ``data.predict_models``.
         work_dir: where each generation's features and outputs go (default: a temporary folder).
@@ -126,15 +125,14 @@ class Engine:
         from stereosync.cli import cli_main
         from stereosync.resources import resolve_path
 
-        if checkpoint is None and config is not None:
-            raise ValueError("--config needs --checkpoint: the shipped weights belong to the tiny recipe only")
-        if config is None and not REPO_CONFIG.is_file():
-            raise FileNotFoundError(f"the tiny recipe {REPO_CONFIG} is not there: pass --config (and --checkpoint)")
-        config_path = resolve_path(config or REPO_CONFIG)
+        config_path = resolve_path(config or DEFAULT_CONFIG)
         cli = cli_main(
             ["--config", str(config_path), "--trainer.logger=false", "--trainer.callbacks=[]"],
             run=False,
         )
+        checkpoint = checkpoint or cli.config.get("shipped_weights")
+        if checkpoint is None:
+            raise ValueError(f"{config_path} has no shipped weights: pass --checkpoint (a .ckpt or .safetensors)")
         self.module = cli.model.eval()
         self.data = dict(cli.datamodule.hparams)
         self.data.pop("_instantiator", None)
@@ -142,7 +140,7 @@ class Engine:
             self.data["predict_models"] = predict_models
         self.base_sampler = self.module.sampler
         self.base_seed = self.module.seed
-        self.weights = str(checkpoint or DEFAULT_WEIGHTS)
+        self.weights = str(checkpoint)
         self._load(self.weights)
         self.work_dir = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="stereosync-demo-"))
         self.runs = 0

@@ -31,6 +31,20 @@ class Video:
         return f"{stem}_{hashlib.sha1(self.key.encode()).hexdigest()[:10]}"
 
 
+def content_id(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    """A video's identity by content: BLAKE2b (128 bit) of the file's bytes, hex.
+
+    Generation seeds each chunk from it (with the chunk's index), so the same file voiced with the same seed gives
+    the same audio wherever it lies and whatever it is called. Reading is sequential (about 1 GB/s from a page
+    cache), small beside decoding the video.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while data := fh.read(block):
+            digest.update(data)
+    return digest.hexdigest()
+
+
 def list_videos(source: str | os.PathLike, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> list[Video]:
     """Videos of a folder (recursive, by extension) or of a list file (one path per line, ``#`` comments).
 

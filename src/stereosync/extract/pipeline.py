@@ -21,7 +21,7 @@ from stereosync.data.schema import make_meta
 from stereosync.extract import errors
 from stereosync.extract.decode import Chunk, DecodeConfig, DecodeReport, iter_chunks
 from stereosync.extract.features import Featurizer
-from stereosync.extract.inputs import Video, list_videos, partition, resolve_partition
+from stereosync.extract.inputs import Video, content_id, list_videos, partition, resolve_partition
 from stereosync.extract.progress import ProgressLog, partition_tag, read_progress
 from stereosync.extract.sink import SampleSink
 
@@ -100,6 +100,7 @@ class _VideoJob:
         self.video, self.cfg, self.featurizer, self.sink = video, cfg, featurizer, sink
         self.committed, self.stats = committed, stats
         self.report = DecodeReport()
+        self._content_id: str | None = None
         self.written = 0
         self.corrupt: list[int] = []
 
@@ -116,6 +117,13 @@ class _VideoJob:
         self.stats["decode_s"] += time.perf_counter() - t
         if group:
             self._flush(group)
+
+    @property
+    def content_id(self) -> str:
+        """The file's content hash (:func:`stereosync.extract.inputs.content_id`), computed once."""
+        if self._content_id is None:
+            self._content_id = content_id(self.video.path)
+        return self._content_id
 
     def _flush(self, group: list[Chunk]) -> None:
         dec = self.cfg.decode
@@ -146,6 +154,7 @@ class _VideoJob:
                 envelope_mode=self.featurizer.envelope_mode,
                 has_audio=chunk.audio is not None,
                 path=os.fspath(Path(self.video.path).resolve()),
+                content_id=self.content_id,
                 **({"valid_seconds": chunk.valid_seconds} if chunk.valid_seconds < dec.chunk_seconds else {}),
                 **self.cfg.extra_meta,
             )

@@ -1,0 +1,1 @@
+"""Lightning callbacks of StereoSync (installed as a top-level package beside ``stereosync``)."""

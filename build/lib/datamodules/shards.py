@@ -1,0 +1,371 @@
+"""WebDataset DataModule: streams StereoSync shards to one or many GPUs (issue: data).
+
+Training: shards are *resampled* (with replacement) from a seed that depends on (seed, rank, worker, epoch),
+samples pass a seeded shuffle buffer, are batched inside the pipeline, and every rank yields exactly
+``steps_per_epoch`` batches — equal step counts under DDP whatever the shard sizes. Validation / test: every
+shard once, split disjointly across ranks and then workers, in order, not resampled; works with more workers
+than shards. Shard lists: a brace pattern, a list, a local folder (all ``*.tar`` inside) or ``pipe:`` URLs.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import math
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from datamodules.predict import EnvelopeSource, EnvelopeSourceName
+from stereosync.data import pipeline
+from stereosync.extract.factory import ModelConfig
+
+DEFAULT_ENVELOPE_PREDICTOR = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
+
+log = logging.getLogger(__name__)
+
+
+def expand_shards(spec: str | list[str] | None) -> list[str]:
+    """Shard URLs from a brace pattern, list, folder or glob; ``pipe:``/``http`` URLs pass through."""
+    if spec is None:
+        return []
+    import braceexpand
+
+    items = spec if isinstance(spec, list) else [spec]
+    urls: list[str] = []
+    for item in items:
+        for url in braceexpand.braceexpand(str(item)):
+            if url.startswith(("pipe:", "http:", "https:", "s3:", "gs:")):
+                urls.append(url)
+            elif os.path.isdir(url):
+                urls.extend(sorted(glob.glob(os.path.join(url, "*.tar"))))
+            elif any(c in url for c in "*?["):
+                urls.extend(sorted(glob.glob(url)))
+            elif os.path.isfile(url):
+                urls.append(url)
+            else:
+                raise FileNotFoundError(f"shards: {url} does not exist (from {spec!r})")
+    return urls
+
+
+def _rank_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _worker() -> tuple[int, int]:
+    info = get_worker_info()
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+class ShardStream(IterableDataset):
+    """Iterable over collated batches of one split (see the module docstring)."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        batch_size: int,
+        chunk_seconds: float,
+        train: bool,
+        seed: int,
+        strict: bool,
+        steps_per_epoch: int | None,
+        shuffle_buffer: int,
+        peak_normalise: bool,
+        polarity_flip: bool,
+    ):
+        super().__init__()
+        if not urls:
+            raise ValueError("ShardStream: no shards given")
+        self.urls, self.batch_size, self.chunk_seconds, self.train = urls, batch_size, chunk_seconds, train
+        self.seed, self.strict, self.steps_per_epoch = seed, strict, steps_per_epoch
+        self.shuffle_buffer, self.peak_normalise, self.polarity_flip = shuffle_buffer, peak_normalise, polarity_flip
+        self.epoch = 0
+
+    def shard_urls(self) -> Iterator[dict]:
+        rank, world = _rank_world()
+        worker, workers = _worker()
+        if self.train:
+            rng = random.Random(f"{self.seed}-{self.epoch}-{rank}-{worker}")
+            while True:
+                yield {"url": rng.choice(self.urls)}
+        mine = self.urls[rank::world][worker::workers]
+        yield from ({"url": u} for u in mine)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        counter = pipeline.SkipCounter(self.strict)
+        samples = (pipeline.decode(raw, counter) for raw in pipeline.tar_samples(self.shard_urls(), counter))
+        samples = (s for s in samples if s is not None)
+        aug_rng = None
+        if self.train:
+            rank, _ = _rank_world()
+            worker, _ = _worker()
+            shuffle_rng = random.Random(f"shuffle-{self.seed}-{self.epoch}-{rank}-{worker}")
+            samples = pipeline.buffer_shuffle(samples, self.shuffle_buffer, shuffle_rng)
+            aug_rng = np.random.default_rng([self.seed, self.epoch, rank, worker])  # one stream: reproducible
+        samples = (
+            pipeline.augment(s, self.chunk_seconds, aug_rng, self.peak_normalise, self.polarity_flip and self.train)
+            for s in samples
+        )
+        stream = pipeline.batches(samples, self.batch_size, counter, partial=not self.train)
+        if self.train:
+            _, workers = _worker()
+            per_worker = math.ceil(self.steps_per_epoch / workers)
+            for _, batch in zip(range(per_worker), stream):
+                yield batch
+        else:
+            yield from stream
+
+
+@dataclass
+class SyntheticData:
+    """Synthetic spatial scenes created by ``prepare_data`` when missing.
+
+    Attributes:
+        root: folder holding ``<split>/shards`` and ``<split>/videos``.
+        train_scenes: scenes in the training split.
+        val_scenes: scenes in the validation split.
+        test_scenes: scenes in the test split.
+        seed: base seed (splits never share a scene).
+        duration: seconds per scene.
+        write_mp4s: also write the mp4 videos (needed by AV-Align and ``predict``).
+    """
+
+    root: str = "data/synthetic"
+    train_scenes: int = 48
+    val_scenes: int = 8
+    test_scenes: int = 8
+    seed: int = 0
+    duration: float = 6.0
+    write_mp4s: bool = True
+
+
+class ShardDataModule(pl.LightningDataModule):
+    """WebDataset shards → batches.
+
+    Args:
+        train_shards: training shards (brace pattern, list, folder, glob or ``pipe:`` URLs).
+        val_shards: validation shards.
+        test_shards: test shards.
+        sample_rate: audio rate the model expects (Hz); a shard at another rate is a start-up error.
+        batch_size: samples per batch (per rank).
+        num_workers: loader processes per rank (may exceed the number of shards).
+        steps_per_epoch: training batches per rank per epoch (the stream is resampled, so this defines epochs).
+        shuffle_buffer: samples in the training shuffle buffer.
+        chunk_seconds: crop length (random grid-aligned crop for training, from 0 otherwise).
+        peak_normalise: scale each chunk to peak 1.
+        polarity_flip: random polarity flip in training.
+        strict: raise on the first bad sample instead of skipping and counting it (training default: lenient).
+        seed: seed of shard resampling, shuffling and augmentation.
+        synthetic: create synthetic shards in ``prepare_data`` and use them for every split left unset.
+        predict_videos: ``predict`` input: a video file, a folder of videos or a list file; videos with or
+            without an audio track. Their features are extracted with :mod:`stereosync.extract` first.
+        predict_models: the models of that extraction (model folders, ``num_objects``, ``clap_checkpoint`` …);
+            they must match what the training shards used.
+        predict_dir: an empty (or new) folder for the extracted features; default ``<run log dir>/predict/features``,
+            so every run extracts its own inputs.
+        predict_hop_seconds: ``predict`` cuts a chunk every this many seconds (chunks overlap by
+            ``chunk_seconds`` − this, and the generated audio is cross-faded there); a multiple of 0.5 s.
+        clap_reference: ``predict``: an audio file whose CLAP embedding replaces the video's own (a sound
+            designer's choice of timbre); needed for a video without an audio track.
+        envelope_reference: ``predict``: an audio file whose envelope (timing) replaces the video's own,
+            aligned to the video's start; default: the video's own audio, or the predicted envelope.
+        envelope_source: the ControlNet's envelope at ``test`` and ``predict``: ``audio`` (the chunk's own
+            audio, as in training), ``predicted`` (the envelope predictor, from the video alone) or ``auto``
+            (the own audio where there is one, else predicted). Training always uses the own audio.
+        envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
+            the shipped one was trained on the synthetic scenes at 16 kHz.
+    """
+
+    def __init__(
+        self,
+        train_shards: str | list[str] | None = None,
+        val_shards: str | list[str] | None = None,
+        test_shards: str | list[str] | None = None,
+        sample_rate: int = 44100,
+        batch_size: int = 12,
+        num_workers: int = 2,
+        steps_per_epoch: int = 1000,
+        shuffle_buffer: int = 256,
+        chunk_seconds: float = 2.0,
+        peak_normalise: bool = True,
+        polarity_flip: bool = True,
+        strict: bool = False,
+        seed: int = 0,
+        synthetic: SyntheticData | None = None,
+        predict_videos: str | None = None,
+        predict_models: ModelConfig | None = None,
+        predict_dir: str | None = None,
+        predict_hop_seconds: float = 1.5,
+        clap_reference: str | None = None,
+        envelope_reference: str | None = None,
+        envelope_source: EnvelopeSourceName = "auto",
+        envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if isinstance(synthetic, dict):
+            synthetic = SyntheticData(**synthetic)
+        if isinstance(predict_models, dict):
+            predict_models = ModelConfig(**predict_models)
+        self.predict_models = predict_models or ModelConfig()
+        self.synthetic = synthetic
+        self.shards = {"train": train_shards, "val": val_shards, "test": test_shards}
+        if synthetic is not None:
+            for split in self.shards:
+                self.shards[split] = self.shards[split] or str(Path(synthetic.root) / split / "shards")
+        self.epoch = 0
+
+    def prepare_data(self) -> None:
+        syn = self.synthetic
+        if syn is None:
+            return
+        from stereosync.data.synthetic import ensure_synthetic_dataset
+
+        counts = {"train": syn.train_scenes, "val": syn.val_scenes, "test": syn.test_scenes}
+        for split, n in counts.items():
+            ensure_synthetic_dataset(
+                syn.root,
+                num_scenes=n,
+                seed=syn.seed,
+                split=split,
+                sample_rate=self.hparams.sample_rate,
+                duration=syn.duration,
+                write_mp4s=syn.write_mp4s,
+            )
+
+    def peek(self, stage: str) -> dict | None:
+        """The first valid sample of the split a stage reads (for start-up checks), or None without shards."""
+        split = {"fit": "train", "validate": "val", "test": "test", "predict": "test"}.get(stage, "train")
+        urls = expand_shards(self.shards[split])
+        if not urls:
+            return None
+        counter = pipeline.SkipCounter(strict=False)
+        for raw in pipeline.tar_samples(({"url": u} for u in urls[:4]), counter):
+            sample = pipeline.decode(raw, counter)
+            if sample is not None:
+                return sample
+        return None
+
+    def setup(self, stage: str) -> None:
+        """Start-up check: ``envelope_source: predicted`` at ``test`` needs shards with ``motion`` (version 2)."""
+        if stage == "test" and self.hparams.envelope_source == "predicted":
+            sample = self.peek("test")
+            if sample is not None and "motion" not in sample:
+                raise ValueError(
+                    f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
+                    f"version {sample['json'].get('schema_version')}), which data.envelope_source=predicted reads: "
+                    f"re-extract the videos (or regenerate the synthetic scenes) with this version"
+                )
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called at each training epoch start: new resampling/shuffle/augmentation draws per epoch."""
+        self.epoch = epoch
+
+    def _stream(self, split: str, train: bool, strict: bool) -> ShardStream:
+        urls = expand_shards(self.shards[split])
+        if not urls:
+            raise FileNotFoundError(f"data.{split}_shards: no shards found for {self.shards[split]!r}")
+        h = self.hparams
+        stream = ShardStream(
+            urls,
+            h.batch_size,
+            h.chunk_seconds,
+            train,
+            h.seed,
+            strict,
+            h.steps_per_epoch,
+            h.shuffle_buffer,
+            h.peak_normalise,
+            h.polarity_flip,
+        )
+        stream.epoch = self.epoch
+        return stream
+
+    def _loader(self, stream: ShardStream) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(_EpochAware(self, "train"))
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self._stream("val", train=False, strict=self.hparams.strict))
+
+    def test_dataloader(self) -> DataLoader:
+        stream = self._stream("test", train=False, strict=True)
+        if self.hparams.envelope_source == "predicted":
+            h = self.hparams
+            return self._loader(EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate))
+        return self._loader(stream)
+
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of the videos in ``predict_videos`` (or of the test shards), in order, with references."""
+        from datamodules.predict import (
+            PredictStream,
+            ReferenceOverride,
+            check_videos,
+            extract_for_prediction,
+            reference_clap,
+        )
+
+        h = self.hparams
+        if h.predict_videos is None:
+            return self.test_dataloader()
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
+        check_videos(h.predict_videos, h.clap_reference, needs_clap)
+        out = self._features_dir()
+        shards = extract_for_prediction(
+            h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_hop_seconds, self.predict_models
+        )
+        batches = PredictStream(shards, h.batch_size, h.peak_normalise)
+        stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)
+        clap = reference_clap(h.clap_reference, self.predict_models) if h.clap_reference is not None else None
+        envelope = None
+        if h.envelope_reference is not None:
+            from stereosync.media import read_audio
+
+            envelope = read_audio(h.envelope_reference, h.sample_rate)
+        return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
+
+    def _features_dir(self) -> Path:
+        """This run's extraction folder: ``predict_dir`` if empty or new, else ``<log dir>/predict/features``."""
+        if self.hparams.predict_dir is not None:
+            out = Path(self.hparams.predict_dir)
+            if out.exists() and any(out.iterdir()):
+                raise ValueError(
+                    f"data.predict_dir {out} is not empty (features of another run?): give an empty or new folder, "
+                    f"or leave it unset for <run log dir>/predict/features"
+                )
+            return out
+        trainer = self.trainer
+        base = Path((trainer.log_dir or trainer.default_root_dir) if trainer is not None else "runs/predict")
+        out = base / "predict" / "features"
+        n = 1
+        while out.exists() and any(out.iterdir()):  # a run folder without a versioned logger is reused
+            n += 1
+            out = base / "predict" / f"features-{n}"
+        return out
+
+
+class _EpochAware(IterableDataset):
+    """Builds the training stream at each ``iter()`` so it picks up the DataModule's current epoch."""
+
+    def __init__(self, dm: ShardDataModule, split: str):
+        super().__init__()
+        self.stream = dm._stream(split, train=True, strict=dm.hparams.strict)
+        self.dm = dm
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self.stream.epoch = self.dm.epoch
+        return iter(self.stream)

@@ -1,0 +1,187 @@
+"""Training the envelope predictor: a LightningModule over the same shards as StereoSync.
+
+``python train.py fit --config configs/envelope_predictor.yaml`` trains
+:class:`~stereosync.models.envelope_predictor.EnvelopePredictor` with the envelope of each chunk's own audio
+as the target (the shard's ``envelope`` member, or one computed from ``audio``, after the DataModule's peak
+normalisation). Validation and test log, per chunk averaged over chunks:
+
+- ``<stage>/e_l1``: mean |predicted − reference| of the mono envelope at audio rate (linear amplitude);
+- ``<stage>/onset_f1``: F1 of the envelope onsets (``stereosync.metrics.functional.envelope_onsets``,
+  ±50 ms) — pooled over chunks (matches and counts summed, then the ratio);
+- ``<stage>/corr``: Pearson correlation of predicted and reference frame-rate envelopes.
+
+``export`` writes the trained predictor as one safetensors file for ``data.envelope_predictor``::
+
+    python -m stereosync.envelope_training export runs/envelope/version_0/checkpoints/last.ckpt out.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from stereosync.envelope import rms_envelope
+from stereosync.models.envelope_predictor import EnvelopePredictor, OutputDesign
+
+log = logging.getLogger(__name__)
+
+
+class EnvelopePredictorModule(pl.LightningModule):
+    """Fits an :class:`EnvelopePredictor` to the envelopes of the shards' audio.
+
+    Args:
+        num_objects: K of the shards' boxes.
+        hidden: predictor width.
+        output: ``log`` (L1 on the log envelope) or ``mulaw`` (μ-law classes, smoothed cross-entropy).
+        bins: μ-law classes.
+        mu: μ-law companding constant.
+        smoothing: Gaussian label smoothing in bins.
+        upsample: envelope values per box frame.
+        lr: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        sample_rate: audio rate of the shards (Hz), for the onset tolerance in samples.
+    """
+
+    def __init__(
+        self,
+        num_objects: int = 2,
+        hidden: int = 64,
+        output: OutputDesign = "mulaw",
+        bins: int = 64,
+        mu: float = 255.0,
+        smoothing: float = 1.0,
+        upsample: int = 2,
+        lr: float = 2e-3,
+        weight_decay: float = 1e-4,
+        sample_rate: int = 16000,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.predictor = EnvelopePredictor(num_objects, hidden, output, bins, mu, smoothing, upsample)
+        self._eval: dict[str, list[float]] = {}
+
+    # --- data -----------------------------------------------------------------------------------------------
+    def reference(self, batch: dict) -> torch.Tensor:
+        """(B, C, S) envelope of the chunk's own audio (the stored member, else computed)."""
+        if "envelope" in batch:
+            return batch["envelope"].float()
+        if "audio" not in batch:
+            raise ValueError(f"batch {batch.get('__key__')}: no envelope or audio to learn from (a silent chunk?)")
+        return rms_envelope(batch["audio"].float(), self.hparams.sample_rate, "mono")
+
+    def setup(self, stage: str) -> None:
+        """Fail at start-up when the shards lack ``motion`` (schema version 1) — naming the shard."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "peek"):
+            return
+        sample = datamodule.peek(stage)
+        if sample is not None and "motion" not in sample:
+            raise ValueError(
+                f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema version "
+                f"{sample['json'].get('schema_version')}); the envelope predictor reads it — re-extract the videos "
+                f"or regenerate the synthetic scenes"
+            )
+        if sample is not None and sample["boxes"].shape[1] != self.hparams.num_objects:
+            raise ValueError(
+                f"shard {sample.get('__url__')}: boxes track {sample['boxes'].shape[1]} objects but "
+                f"model.init_args.num_objects = {self.hparams.num_objects}"
+            )
+
+    # --- steps ----------------------------------------------------------------------------------------------
+    def _raw_and_target(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        raw = self.predictor(batch["motion"], batch["boxes"], batch["box_mask"])
+        target = self.predictor.target(self.reference(batch), batch["motion"].shape[1])
+        return raw, target
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        raw, target = self._raw_and_target(batch)
+        loss = self.predictor.loss(raw, target)
+        self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
+        return loss
+
+    def _evaluate(self, batch: dict, stage: str) -> None:
+        from stereosync.metrics.functional import envelope_onsets, onset_matches
+
+        raw, target = self._raw_and_target(batch)
+        b = target.shape[0]
+        self.log(f"{stage}/loss", self.predictor.loss(raw, target), batch_size=b, sync_dist=True)
+        ref = self.reference(batch).mean(1)  # (B, S)
+        frame_pred = self.predictor.decode(raw)
+        pred = self.predictor.to_audio_rate(frame_pred, ref.shape[-1])[:, 0]
+        rate = self.hparams.sample_rate
+        acc = self._eval.setdefault(stage, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # e_l1 sum, n, matches, est, ref, corr
+        for i in range(b):
+            acc[0] += float((pred[i] - ref[i]).abs().mean())
+            acc[1] += 1
+            est_on = envelope_onsets(pred[i].cpu().numpy(), rate)
+            ref_on = envelope_onsets(ref[i].cpu().numpy(), rate)
+            acc[2] += onset_matches(est_on, ref_on)
+            acc[3] += len(est_on)
+            acc[4] += len(ref_on)
+            x, y = frame_pred[i].cpu().numpy(), target[i].cpu().numpy()
+            acc[5] += float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0
+
+    def _log_eval(self, stage: str) -> None:
+        acc = self._eval.pop(stage, None)
+        if not acc or not acc[1]:
+            return
+        f1 = 2 * acc[2] / (acc[3] + acc[4]) if acc[3] + acc[4] else 1.0
+        self.log_dict({f"{stage}/e_l1": acc[0] / acc[1], f"{stage}/onset_f1": f1, f"{stage}/corr": acc[5] / acc[1]})
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_eval("test")
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> EnvelopePredictor:
+    """Write the predictor of a Lightning checkpoint as a safetensors file; returns it."""
+    ckpt = torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True)
+    hp = ckpt.get("hyper_parameters", {})
+    keys = ("num_objects", "hidden", "output", "bins", "mu", "smoothing", "upsample")
+    missing = [k for k in keys if k not in hp]
+    if missing:
+        raise ValueError(f"{checkpoint}: not an envelope-predictor checkpoint (hyper-parameters lack {missing})")
+    model = EnvelopePredictor(**{k: hp[k] for k in keys})
+    state = {k[len("predictor.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("predictor.")}
+    model.load_state_dict(state)
+    model.save_pretrained(out)
+    return model
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m stereosync.envelope_training export CKPT OUT``."""
+    p = argparse.ArgumentParser(prog="python -m stereosync.envelope_training", description="Envelope predictor files.")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("export", help="write a checkpoint's predictor as safetensors")
+    e.add_argument("checkpoint", help="Lightning checkpoint of configs/envelope_predictor.yaml")
+    e.add_argument("out", help="output .safetensors file")
+    args = p.parse_args(argv)
+    try:
+        model = export(args.checkpoint, args.out)
+    except (OSError, ValueError, RuntimeError) as err:
+        print(f"error: {err}")
+        return 1
+    size = os.path.getsize(args.out)
+    print(f"wrote {args.out} ({size / 1e6:.2f} MB, output design {model.output})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

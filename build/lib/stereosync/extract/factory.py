@@ -1,0 +1,191 @@
+"""Build the models of a run from names (local folders or hub ids) — the only place choosing backends."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from typing import Any
+
+from stereosync.extract._torch import resolve_device, resolve_dtype
+from stereosync.extract.depth import DEFAULT_DEPTH_MODEL
+from stereosync.extract.detector import DEFAULT_DETECTOR
+from stereosync.extract.features import Featurizer
+from stereosync.extract.image_encoder import DEFAULT_IMAGE_ENCODER
+from stereosync.extract.tiny_depth import TINY_DEPTH
+from stereosync.extract.tiny_detector import TINY_DETECTOR
+from stereosync.extract.tiny_nets import is_tiny_weights
+
+log = logging.getLogger(__name__)
+
+# Field values a preset gives the fields left at their defaults. ``tiny``: the shipped synthetic-domain
+# detector and depth model (docs/tiny_vision.md), the tiny recipe's two character slots and no image encoder.
+PRESETS: dict[str, dict[str, Any]] = {
+    "real": {},
+    "tiny": {
+        "depth_model": TINY_DEPTH,
+        "image_encoder": "none",
+        "depth_size": (36, 64),
+        "detector": TINY_DETECTOR,
+        "num_objects": 2,
+    },
+}
+
+
+@dataclass
+class ModelConfig:
+    """Which models extract the features.
+
+    Attributes:
+        preset: ``real`` (the defaults below: Depth Anything V2, CLIP, RT-DETR) or ``tiny`` (the shipped
+            synthetic-domain depth model and detector, no image encoder, K = 2; see :data:`PRESETS`). A preset
+            sets the fields left at their defaults; fields given another value keep it.
+        depth_backend: ``transformers``, ``rollingdepth`` or ``tiny`` (the schema needs ``depth`` or
+            ``depth_emb``); a ``.safetensors`` ``depth_model`` under ``transformers`` is a tiny depth model.
+        depth_model: folder or hub id of a ``transformers`` depth model, RollingDepth's checkpoint, or a tiny
+            depth model's ``.safetensors`` file (``pkg://`` URLs name files shipped in a package).
+        image_encoder: ``transformers`` vision model folder/hub id, ``open_clip:<arch>:<checkpoint>``
+            (e.g. the paper's ``open_clip:EVA01-g-14:/models/eva01_g14.bin``) or ``none`` (no ``depth_emb``).
+        depth_size: (H, W) of the stored small depth maps; None stores none.
+        tracker: ``bytetrack`` (detector + ByteTrack) or ``masa``.
+        detector: ``transformers`` object-detector folder/hub id, or a tiny detector's ``.safetensors`` file
+            (ByteTrack only).
+        detector_threshold: minimum detection score (keep it low: ByteTrack uses low-score boxes too).
+        track_activation_threshold: ByteTrack score above which a detection may start a track.
+        track_buffer: frames (at 30 fps) ByteTrack keeps a lost track for re-identification.
+        track_match_threshold: ByteTrack matching threshold on 1 - IoU (higher = looser; small or fast
+            objects re-acquire better with 0.9-0.95, crowded scenes swap ids less with 0.8).
+        masa_config: MASA model config file (MASA only).
+        masa_checkpoint: MASA weights file (MASA only).
+        classes: detector labels to track.
+        num_objects: K, tracks kept per chunk.
+        clap_checkpoint: LAION-CLAP checkpoint file; None = random weights (tests only, warned).
+        clap_fusion: the fusion variant of HTSAT-tiny (must match the checkpoint).
+        envelope_mode: ``mono`` or ``stereo``.
+        device: ``auto`` (GPU of ``LOCAL_RANK`` when available), ``cpu``, ``cuda:1``...
+        precision: ``auto`` (float16 on GPU), ``float32``, ``float16``, ``bfloat16`` for the vision models.
+        batch_size: frames per forward pass of each vision model.
+    """
+
+    preset: str = "real"
+    depth_backend: str = "transformers"
+    depth_model: str = DEFAULT_DEPTH_MODEL
+    image_encoder: str = DEFAULT_IMAGE_ENCODER
+    depth_size: tuple[int, int] | None = (36, 64)
+    tracker: str = "bytetrack"
+    detector: str = DEFAULT_DETECTOR
+    detector_threshold: float = 0.1
+    track_activation_threshold: float = 0.25
+    track_buffer: int = 30
+    track_match_threshold: float = 0.8
+    masa_config: str | None = None
+    masa_checkpoint: str | None = None
+    classes: tuple[str, ...] = ("person",)
+    num_objects: int = 1
+    clap_checkpoint: str | None = None
+    clap_fusion: bool = True
+    envelope_mode: str = "mono"
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 32
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {sorted(PRESETS)}, got {self.preset!r}")
+        if self.depth_size is not None:
+            self.depth_size = tuple(self.depth_size)
+        self.classes = tuple(self.classes)
+        defaults = {f.name: f.default for f in fields(self)}
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) == defaults[name]:
+                setattr(self, name, value)
+
+
+def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
+    """Load every model; returns the featurizer and the model names recorded in each sample json."""
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.precision, device)
+    log.info("extraction models on %s (%s)", device, dtype)
+    depth = _depth(cfg, device, dtype)
+    encoder = _image_encoder(cfg, device, dtype)
+    tracker = _tracker(cfg, device, dtype)
+
+    from stereosync.clap import ClapAudioEncoder
+
+    clap = ClapAudioEncoder(cfg.clap_checkpoint, enable_fusion=cfg.clap_fusion).to(device)
+    featurizer = Featurizer(
+        tracker=tracker,
+        clap=clap,
+        depth=depth,
+        image_encoder=encoder,
+        depth_size=cfg.depth_size,
+        num_objects=cfg.num_objects,
+        envelope_mode=cfg.envelope_mode,
+    )
+    names = {
+        "depth_model": getattr(depth, "name", "none"),
+        "image_encoder": getattr(encoder, "name", "none"),
+        "tracker": tracker.name,
+        "clap": f"{clap.name}:{cfg.clap_checkpoint or 'random'}",
+        "classes": list(cfg.classes),
+    }
+    return featurizer, names
+
+
+def _depth(cfg: ModelConfig, device, dtype):
+    if cfg.depth_backend == "tiny" or (cfg.depth_backend == "transformers" and is_tiny_weights(cfg.depth_model)):
+        from stereosync.extract.tiny_depth import TinyDepth
+
+        return TinyDepth.from_file(cfg.depth_model, device, cfg.batch_size, dtype)
+    if cfg.depth_backend == "transformers":
+        from stereosync.extract.depth import TransformersDepth
+
+        return TransformersDepth.from_pretrained(cfg.depth_model, device, cfg.batch_size, dtype)
+    if cfg.depth_backend == "rollingdepth":
+        from stereosync.extract.rollingdepth import RollingDepthBackend
+
+        return RollingDepthBackend(cfg.depth_model, device, dtype)
+    raise ValueError(f"depth_backend must be transformers, rollingdepth or tiny, got {cfg.depth_backend!r}")
+
+
+def _image_encoder(cfg: ModelConfig, device, dtype):
+    if cfg.image_encoder == "none":
+        return None
+    if cfg.image_encoder.startswith("open_clip:"):
+        from stereosync.extract.image_encoder import OpenClipImageEncoder
+
+        _, arch, ckpt = (cfg.image_encoder.split(":", 2) + [None])[:3]
+        return OpenClipImageEncoder(arch, ckpt, device, cfg.batch_size, dtype)
+    from stereosync.extract.image_encoder import TransformersImageEncoder
+
+    return TransformersImageEncoder.from_pretrained(cfg.image_encoder, device, cfg.batch_size, dtype)
+
+
+def _tracker(cfg: ModelConfig, device, dtype):
+    if cfg.tracker == "masa":
+        from stereosync.extract.masa import MasaTracker
+
+        if not (cfg.masa_config and cfg.masa_checkpoint):
+            raise ValueError("--tracker masa needs --masa-config and --masa-checkpoint")
+        return MasaTracker(cfg.masa_config, cfg.masa_checkpoint, cfg.classes, str(device))
+    if cfg.tracker != "bytetrack":
+        raise ValueError(f"tracker must be bytetrack or masa, got {cfg.tracker!r}")
+    from stereosync.extract.tracking import ByteTrackTracker
+
+    if is_tiny_weights(cfg.detector):
+        from stereosync.extract.tiny_detector import TinyDetector
+
+        detector = TinyDetector.from_file(
+            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+        )
+    else:
+        from stereosync.extract.detector import TransformersDetector
+
+        detector = TransformersDetector.from_pretrained(
+            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+        )
+    return ByteTrackTracker(
+        detector,
+        track_activation_threshold=cfg.track_activation_threshold,
+        lost_track_buffer=cfg.track_buffer,
+        minimum_matching_threshold=cfg.track_match_threshold,
+    )

@@ -1,0 +1,1 @@
+"""StereoSync model parts: frozen backbone, ControlNet, conditioning encoders, objective, sampler."""
