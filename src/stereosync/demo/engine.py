@@ -51,16 +51,21 @@ class _Collect(pl.Callback):
         super().__init__()
         self.progress, self.chunks, self.done = progress, max(chunks, 1), 0
         self.boxes: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        self.started: float | None = None
 
     def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        import time
+
         sampler = pl_module.sampler
         n = len(batch["__key__"])
+        self.started = self.started or time.monotonic()
 
         def on_step(step: int, steps: int) -> None:
-            frac = (self.done + n * step / steps) / self.chunks
+            done = self.done + n * step / steps
+            frac = done / self.chunks
             last = min(self.done + n, self.chunks)
             text = f"generating audio: chunks {self.done + 1}-{last} of {self.chunks}, step {step}/{steps}"
-            self.progress(0.3 + 0.6 * min(frac, 1.0), text)
+            self.progress(0.3 + 0.6 * min(frac, 1.0), text + time_left(time.monotonic() - self.started, frac))
 
         sampler.on_step = on_step
 
@@ -69,6 +74,14 @@ class _Collect(pl.Callback):
             self.boxes.append((float(meta["start"]), boxes.cpu(), mask.cpu()))
         self.done += len(batch["__key__"])
         pl_module.sampler.on_step = None
+
+
+def time_left(elapsed: float, fraction: float) -> str:
+    """``", about 2 min 10 s left"`` from the time a stage has taken for ``fraction`` of its work (empty at first)."""
+    if fraction < 0.02 or elapsed < 1.0:
+        return ""
+    left = round(elapsed * (1 - fraction) / fraction)
+    return f", about {left // 60} min {left % 60} s left" if left >= 60 else f", about {left} s left"
 
 
 def whole_video_boxes(
