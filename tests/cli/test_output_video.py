@@ -141,6 +141,14 @@ def test_unknown_audio_codecs_are_refused_naming_the_flag():
         check_audio_codec("mp3")
 
 
+def test_the_datamodule_refuses_an_unknown_audio_codec_when_it_is_built():
+    from datamodules.shards import ShardDataModule
+
+    assert ShardDataModule(output_audio_codec="pcm_s24le").hparams.output_audio_codec == "pcm_s24le"
+    with pytest.raises(ValueError, match=r"data\.output_audio_codec='wav'"):
+        ShardDataModule(output_audio_codec="wav")
+
+
 def test_a_taken_output_path_fails_the_mux_and_leaves_nothing_half_written(clips, tmp_path):
     video = clips["h264_10bit"]
     (tmp_path / "out" / "h264_10bit.mp4").mkdir(parents=True)

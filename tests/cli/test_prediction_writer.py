@@ -102,22 +102,58 @@ def test_the_writer_finishes_each_video_when_the_next_begins_and_lists_a_failed_
     assert decode_all(tmp_path / "out" / "mjpeg.mp4")["channels"] == 2  # finished when the next video began
     writer.on_predict_batch_end(trainer, None, batch("msmpeg4", [1.5]), None, 3)
     writer.on_predict_batch_end(trainer, None, batch("vp9", [0.0, 1.5]), None, 4)
+    videos["gone"] = tmp_path / "in" / "gone.mp4"  # removed after its extraction: its wav cannot be started
+    writer.on_predict_batch_end(trainer, None, batch("gone", [0.0]), None, 5)
     writer.on_predict_end(trainer, None)
 
     failures = (tmp_path / "out" / "failures.jsonl").read_text().splitlines()
-    assert [json.loads(line) for line in failures] == [
-        {
-            "file": str(videos["msmpeg4"]),
-            "stage": "generate",
-            "error": "RuntimeError: out of memory (samples msmpeg4_0)",
-        }
-    ]
+    records = [json.loads(line) for line in failures]
+    assert records[0] == {
+        "file": str(videos["msmpeg4"]),
+        "stage": "generate",
+        "error": "RuntimeError: out of memory (samples msmpeg4_0)",
+    }
+    assert (records[1]["file"], records[1]["stage"]) == (str(videos["gone"]), "write") and len(records) == 2
+    assert "gone.mp4" in records[1]["error"]
     assert not (tmp_path / "out" / "msmpeg4.wav").exists()
     assert decode_all(tmp_path / "out" / "vp9.mp4")["channels"] == 2
     assert writer.summary == {
         "done": 2,
-        "failed": 1,
+        "failed": 2,
         "seconds": 4.0,
         "folder": str(tmp_path / "out"),
         "failures": str(tmp_path / "out" / "failures.jsonl"),
     }
+
+
+@pytest.mark.slow
+def test_the_writer_memory_does_not_grow_with_the_video_length(tmp_path):
+    """A 1-minute and a 10-minute video (re-encoded picture, 2-s chunks every 1.5 s): the same peak of traced
+    allocations, far below the 10-minute audio (211 MB as 44.1 kHz stereo float32)."""
+    import tracemalloc
+    from types import SimpleNamespace
+
+    import torch
+    from media_clips import ClipFormat, write_clip
+
+    from callbacks.prediction_writer import PredictionWriter
+
+    peaks = []
+    for minutes in (1, 10):
+        fmt = ClipFormat(f"long{minutes}", ".avi", "msmpeg4", "yuv420p", size=(64, 48))
+        video = write_clip(fmt, tmp_path, seconds=60 * minutes, fps=5)
+        trainer = SimpleNamespace(log_dir=None, default_root_dir=str(tmp_path), datamodule=None)
+        writer = PredictionWriter(output_dir=str(tmp_path / "out"))
+        writer.on_predict_start(trainer, None)
+        starts = [i * 1.5 for i in range(int((60 * minutes - 2) / 1.5) + 2)]
+        tracemalloc.start()
+        for i in range(0, len(starts), 4):
+            meta = [{"source": video.name, "path": str(video), "start": s} for s in starts[i : i + 4]]
+            generated = torch.rand(len(meta), 2, 32000) - 0.5
+            out = {"meta": meta, "keys": [str(i)] * len(meta), "sample_rate": 16000, "generated": generated}
+            writer.on_predict_batch_end(trainer, None, out, None, i)
+        writer.on_predict_end(trainer, None)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert writer.summary["done"] == 1 and writer.summary["seconds"] == 60 * minutes
+    assert peaks[1] < 1.5 * peaks[0] and peaks[1] < 20e6
