@@ -157,3 +157,26 @@ def test_the_writer_memory_does_not_grow_with_the_video_length(tmp_path):
         tracemalloc.stop()
         assert writer.summary["done"] == 1 and writer.summary["seconds"] == 60 * minutes
     assert peaks[1] < 1.5 * peaks[0] and peaks[1] < 20e6
+
+
+def test_predict_step_returns_a_failure_record_instead_of_raising(tiny_backbone, caplog):
+    import dataclasses
+    import logging
+
+    from conftest import make_batch
+    from helpers import tiny_module
+
+    module = tiny_module(tiny_backbone)
+    module.sampler = dataclasses.replace(module.sampler, steps=2)
+    batch = make_batch(batch_size=2) | {
+        "__key__": ["clip_a_0000", "clip_a_0001"],
+        "meta": [{"source": "a.mp4", "start": 0.0}, {"source": "a.mp4", "start": 1.5}],
+    }
+    good = module.predict_step(batch, 0)
+    assert good["generated"].shape[:2] == (2, 2) and "error" not in good
+    broken = {k: v for k, v in batch.items() if k != "depth"}
+    with caplog.at_level(logging.ERROR):
+        failed = module.predict_step(broken, 1)
+    assert "generated" not in failed and failed["error"].startswith("KeyError: ")
+    assert failed["keys"] == batch["__key__"] and failed["meta"] == batch["meta"]
+    assert "clip_a_0000, clip_a_0001 of a.mp4" in caplog.text
