@@ -165,7 +165,7 @@ def _attempt(
             vout = encoder.stream if encoder else dst.add_stream_from_template(vin, opaque=True)
             packets = encoder.packets(src) if encoder else _copied_packets(src, vin, vout)
             aout = dst.add_stream(codec, rate=_wav_rate(wav), layout="stereo")
-            _interleave(dst, packets, aout, wav)
+            _interleave(dst, packets, aout, wav, float(vin.start_time * vin.time_base) if vin.start_time else 0.0)
             name = vout.codec_context.name
         if encoder and encoder.rotation:
             write_rotation(tmp, encoder.rotation)
@@ -190,14 +190,18 @@ def _copied_packets(src: av.container.InputContainer, vin: av.VideoStream, vout:
         yield packet
 
 
-def _interleave(dst: av.container.OutputContainer, packets, aout: av.AudioStream, wav: str | os.PathLike) -> None:
+def _interleave(
+    dst: av.container.OutputContainer, packets, aout: av.AudioStream, wav: str | os.PathLike, start: float
+) -> None:
     """Mux video ``packets`` with the wav's audio, keeping the audio about half a second ahead of the picture.
 
-    Interleaving here (instead of all video, then all audio) keeps the muxer's buffer short whatever the
-    video's length, and gives a file that plays while it streams.
+    The audio starts at ``start`` (s, the video stream's start time): the generated audio's time axis begins
+    at the first frame, as the extraction's does. Interleaving here (instead of all video, then all audio)
+    keeps the muxer's buffer short whatever the video's length, and gives a file that plays while it streams.
     """
     blocks = media.wav_blocks(wav)
-    rate, written = aout.rate, 0
+    rate = aout.rate
+    written = int(round(start * rate))
     exhausted = False
     for packet in packets:
         t = float((packet.dts if packet.dts is not None else packet.pts or 0) * packet.time_base)
