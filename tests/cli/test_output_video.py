@@ -11,6 +11,7 @@ import pytest
 import soundfile
 from media_clips import (
     FORMATS,
+    ClipFormat,
     clip_422_10bit,
     decode_all,
     odd_sized_clip,
@@ -155,3 +156,14 @@ def test_a_taken_output_path_fails_the_mux_and_leaves_nothing_half_written(clips
     with pytest.raises(OSError):
         write_output(video, noise_wav(video, tmp_path / "a.wav"), tmp_path / "out" / "h264_10bit")
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["h264_10bit.mp4"]
+
+
+def test_the_audio_starts_with_the_first_frame_when_the_video_does_not_start_at_zero(tmp_path):
+    video = write_clip(ClipFormat("mpeg2", ".ts", "mpeg2video", "yuv420p"), tmp_path)
+    with av.open(str(video)) as c:
+        start = float(c.streams.video[0].start_time * c.streams.video[0].time_base)
+    assert start > 0  # MPEG-TS delays the first frame
+    result = write_output(video, noise_wav(video, tmp_path / "a.wav"), tmp_path / "out", "pcm_s16le")  # no priming
+    assert (result.path.suffix, result.copied) == (".mp4", True)
+    with av.open(str(result.path)) as c:
+        assert abs(float(next(c.decode(audio=0)).time) - start) < 1e-3
