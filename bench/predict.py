@@ -12,7 +12,8 @@ trained weights) and splits the time into:
 - ``vision models``: depth, detector + tracker, motion features (the extraction's ``model_seconds``);
 - ``envelope predictor``: its forward passes (timed by global module hooks);
 - ``generation``: ``predict_step`` of every chunk batch (conditioning, sampler, decoder);
-- ``muxing``: the prediction writer's end (joining chunks, resampling, wav + mp4 with the AAC audio);
+- ``muxing``: the prediction writer's end (closing the wav, writing the video file with the audio); its
+  per-batch work (resampling, cross-fading, appending to the wav) falls in ``other``;
 - ``other``: the rest of the wall time (CLAP of the reference, loading the vision models, the data pipeline).
 
 Each row is seconds per second of video; the median over ``--repeats`` runs after ``--warmup`` unmeasured ones.

@@ -71,6 +71,13 @@ def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> N
         )
 
 
+def video_keys(videos: str, out: Path) -> list[str]:
+    """The ``source`` keys the extraction gives the videos of ``videos`` (a file, folder or list file)."""
+    from stereosync.extract.inputs import list_videos
+
+    return [v.key for v in list_videos(_input_list(videos, out))]
+
+
 def extract_for_prediction(
     videos: str,
     out: Path,

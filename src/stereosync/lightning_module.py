@@ -303,10 +303,23 @@ class StereoSync(pl.LightningModule):
         self.test_metrics.reset()
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
-        """Generate each chunk (seeded by its video's content and index); the prediction writer assembles videos."""
-        generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
+        """Generate each chunk (seeded by its video's content and index); the prediction writer assembles videos.
+
+        A batch that fails to generate returns ``{"error": "<type>: <message>", "meta", "keys"}`` instead of
+        raising: batches never mix videos, so the writer records that video as failed and the others go on.
+        """
         sr = self.backbone.sample_rate
-        return {"generated": generated.cpu(), "meta": batch["meta"], "keys": batch["__key__"], "sample_rate": sr}
+        keys = batch["__key__"]
+        try:
+            generated = self.generate(batch, self.clip_seeds(keys, batch.get("meta")))
+        except Exception as err:  # noqa: BLE001 - one video's failure must not lose the other videos' audio
+            source = batch["meta"][0].get("source") if batch.get("meta") else None
+            log.error(
+                "predict: generating samples %s of %s failed: %s: %s", ", ".join(keys), source, type(err).__name__, err
+            )
+            log.debug("generation failed", exc_info=True)
+            return {"error": f"{type(err).__name__}: {err}", "meta": batch["meta"], "keys": keys, "sample_rate": sr}
+        return {"generated": generated.cpu(), "meta": batch["meta"], "keys": keys, "sample_rate": sr}
 
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:

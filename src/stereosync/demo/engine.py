@@ -10,6 +10,7 @@ trainable weights are loaded from a Lightning checkpoint (``.ckpt``) or an expor
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -234,6 +235,7 @@ class Engine:
             }
         )
         collect = _Collect(progress, chunks)
+        writer = PredictionWriter(output_dir=str(run / "out"))
         trainer = pl.Trainer(
             accelerator="auto",
             devices=1,
@@ -241,13 +243,16 @@ class Engine:
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
-            callbacks=[*callbacks, PredictionWriter(output_dir=str(run / "out")), collect],
+            callbacks=[*callbacks, writer, collect],
             default_root_dir=str(run),
         )
         progress(0.05, "extracting features (depth, boxes, motion)")
         trainer.predict(self.module, datamodule=dm, return_predictions=False)
         progress(0.95, "muxing the audio into the video")
-        mp4 = next((run / "out").rglob("*.mp4"))
+        if writer.summary is not None and writer.summary["failed"]:  # one video: its failure is the request's
+            failure = json.loads(Path(writer.summary["failures"]).read_text().splitlines()[0])
+            raise ValueError(f"{video.name}: the {failure['stage']} stage failed: {failure['error']}")
+        mp4 = next(p for p in sorted((run / "out").rglob("*")) if p.suffix in (".mp4", ".mov", ".mkv"))
         wav = mp4.with_suffix(".wav")
         import soundfile
 
