@@ -96,3 +96,21 @@ def test_failed_videos_are_listed_and_every_other_output_is_written(tiny_run, mo
         assert decode_all(folder / name)["channels"] == 2
     assert (folder / "taken.wav").is_file()  # the generated audio survives its failed mux
     assert not (folder / "cut.wav").exists()
+
+
+def test_the_command_exits_with_status_1_when_a_video_failed_and_0_when_none_did(
+    tiny_run, models_json, reference_wav, tmp_path
+):
+    from stereosync.cli import main
+
+    videos = tmp_path / "videos"
+    write_clip(FORMATS["h264_10bit"], videos)
+    _, common, ckpt = tiny_run
+    args = ["predict", *common, f"--ckpt_path={ckpt}", f"--data.predict_models={models_json}"]
+    args += [f"--data.predict_videos={videos}", f"--data.clap_reference={reference_wav}"]
+    main([*args, f"--trainer.default_root_dir={tmp_path / 'good'}"])  # returns: exit status 0
+    truncated_copy(write_clip(FORMATS["msmpeg4"], tmp_path), videos / "cut.avi")
+    with pytest.raises(SystemExit) as done:
+        main([*args, f"--trainer.default_root_dir={tmp_path / 'mixed'}"])
+    assert done.value.code == 1
+    assert (tmp_path / "mixed" / "version_0" / "predict" / "h264_10bit.wav").is_file()
