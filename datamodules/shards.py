@@ -342,7 +342,13 @@ class ShardDataModule(pl.LightningDataModule):
         out = self._features_dir()
         self.predict_features_dir, self.predict_sources = out, video_keys(h.predict_videos, out)
         shards = extract_for_prediction(
-            h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_hop_seconds, self.predict_models
+            h.predict_videos,
+            out,
+            h.sample_rate,
+            h.chunk_seconds,
+            h.predict_hop_seconds,
+            self.predict_models,
+            getattr(self, "extraction_progress", None),  # set by a caller that shows progress (the demo)
         )
         batches = PredictStream(shards, h.batch_size, h.peak_normalise)
         stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)

@@ -79,10 +79,26 @@ class _Collect(pl.Callback):
 
 def time_left(elapsed: float, fraction: float) -> str:
     """``", about 2 min 10 s left"`` from the time a stage has taken for ``fraction`` of its work (empty at first)."""
-    if fraction < 0.02 or elapsed < 1.0:
+    if fraction < 0.02 or elapsed < 0.2:
         return ""
     left = round(elapsed * (1 - fraction) / fraction)
-    return f", about {left // 60} min {left % 60} s left" if left >= 60 else f", about {left} s left"
+    if left >= 60:
+        return f", about {left // 60} min {left % 60} s left"
+    return f", about {left} s left" if left >= 1 else ", under a second left"
+
+
+def extraction_progress(progress: Progress, chunks: int) -> Callable[[str, int], None]:
+    """The extraction's per-chunk callback as the page's progress (5-30 %), with the time left."""
+    import time
+
+    started = time.monotonic()
+
+    def on_chunks(key: str, written: int) -> None:
+        frac = min(written / max(chunks, 1), 1.0)
+        text = f"extracting features (depth, boxes, motion): chunk {written} of {chunks}"
+        progress(0.05 + 0.25 * frac, text + time_left(time.monotonic() - started, frac))
+
+    return on_chunks
 
 
 def whole_video_boxes(
@@ -246,6 +262,7 @@ class Engine:
             callbacks=[*callbacks, writer, collect],
             default_root_dir=str(run),
         )
+        dm.extraction_progress = extraction_progress(progress, chunks)
         progress(0.05, "extracting features (depth, boxes, motion)")
         trainer.predict(self.module, datamodule=dm, return_predictions=False)
         progress(0.95, "muxing the audio into the video")
