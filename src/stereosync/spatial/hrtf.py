@@ -150,12 +150,16 @@ def _read_kemar() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def kemar(sample_rate: int = KEMAR_RATE) -> HrtfSet:
     """The KEMAR set at ``sample_rate`` Hz, onset-aligned (cached per rate; about 0.5 s on first use).
 
+    Level: the responses are scaled so the frontal one has unit energy per ear at 44.1 kHz (a source ahead
+    keeps its broadband level); the same factor applies at every rate.
+
     Onsets are measured at 44.1 kHz; the aligned responses are resampled (polyphase, Kaiser window) to the
     target rate, so the delays stay exact to a few microseconds whatever the rate.
     """
     az, el, irs = _read_kemar()
     onsets = onset_seconds(irs.reshape(-1, irs.shape[-1]), KEMAR_RATE).reshape(len(az), 2)
-    aligned = _align(irs, onsets, KEMAR_RATE)
+    front = np.flatnonzero((az == 0) & (el == 0))[0]
+    aligned = _align(irs, onsets, KEMAR_RATE) / np.sqrt((irs[front] ** 2).sum(-1).mean())
     if sample_rate != KEMAR_RATE:
         g = math.gcd(int(sample_rate), KEMAR_RATE)
         # x rate ratio: a response's taps sum to its DC gain, and there are fewer taps per second at a lower rate
