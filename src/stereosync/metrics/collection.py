@@ -19,6 +19,9 @@ from stereosync.metrics.spatial_av_align import SpatialAVAlign
 
 log = logging.getLogger(__name__)
 
+SPATIAL_FORMAT_KEYS = ("binaural_spatial_av_align", "azimuth_mae", "foa_doa_error")
+"""Keys of the binaural and FOA metrics (``spatial_formats=True``)."""
+
 
 def build_metrics(
     sample_rate: int,
