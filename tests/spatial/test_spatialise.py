@@ -35,6 +35,9 @@ def test_stereo_passes_through_and_bad_input_is_refused():
     audio = np.random.default_rng(0).standard_normal((2, SR)).astype(np.float32) * 0.1
     boxes, mask = _boxes([0.3])
     np.testing.assert_array_equal(spatialise(audio, SR, boxes, mask, fmt="stereo"), audio)
+    for fmt, channels in (("binaural", 2), ("foa", 4)):  # shorter than one STFT window, no box frames at all
+        short = spatialise(audio[:, :100], SR, np.zeros((0, 2, 4)), np.zeros((0, 2), bool), fmt=fmt)
+        assert short.shape == (channels, 100) and np.isfinite(short).all()
     with pytest.raises(ValueError):
         spatialise(audio[:1], SR, boxes, mask)
     with pytest.raises(ValueError):

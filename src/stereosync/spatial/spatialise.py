@@ -85,7 +85,9 @@ def split_sources(
     """
     n_fft = 1 << int(round(math.log2(STFT_SECONDS * sample_rate)))
     hop = n_fft // 4
-    _, times, spec = stft(audio, fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop, boundary="even")
+    n = audio.shape[-1]
+    padded = np.pad(audio, ((0, 0), (0, max(0, n_fft - n))))  # a clip shorter than one window
+    _, times, spec = stft(padded, fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop, boundary="even")
     left, right = spec[0], spec[1]  # (F, N)
     power = np.abs(left) ** 2 + np.abs(right) ** 2
     summed = left + right
@@ -96,7 +98,6 @@ def split_sources(
     weight = np.exp(-((pan[None] - x[:, None]) ** 2) / (2 * PAN_SIGMA**2)) * present[:, None]  # (S, F, N)
     weight /= np.maximum(weight.sum(0, keepdims=True), 1e-30)
     _, sources = istft(weight * mid[None], fs=sample_rate, nperseg=n_fft, noverlap=n_fft - hop, boundary=True)
-    n = audio.shape[-1]
     sources = np.pad(sources, ((0, 0), (0, max(0, n - sources.shape[-1]))))[:, :n]
     return sources, x, times
 
