@@ -14,7 +14,8 @@ true boxes:
 - ``always front``: the scene's stereo downmixed (L + R)/√2 and rendered from straight ahead.
 
 Binaural columns: binaural Spatial AV-Align and azimuth MAE (degrees); FOA columns: the DOA error (degrees)
-against the boxes and, for rendered rows, against the ground-truth FOA in its active frames.
+against the boxes and, for rendered rows, against the ground-truth FOA in its active frames. The binaural
+table is repeated on the two-character scenes, where the route must choose between boxes.
 
     python experiments/binaural_eval.py --scenes 48 --out runs/binaural_eval
 
@@ -83,8 +84,8 @@ def front(audio: np.ndarray, fmt: str) -> np.ndarray:
     return oaconvolve(mid[None], kemar(SR).hrir(0.0), axes=-1)[:, : audio.shape[-1]]
 
 
-def score_scene(scene, generated: np.ndarray, sums: dict) -> None:
-    """Add one scene's counts to ``sums[row][column]``."""
+def score_scene(scene, generated: np.ndarray, *sums: dict) -> None:
+    """Add one scene's counts to ``sums[row][column]`` of every dict given."""
     from stereosync.metrics.functional.binaural_align import azimuth_events, binaural_stats
     from stereosync.metrics.functional.foa_doa import foa_doa_error_between, foa_doa_stats
     from stereosync.spatial.spatialise import spatialise
@@ -107,33 +108,41 @@ def score_scene(scene, generated: np.ndarray, sums: dict) -> None:
         g = foa_doa_error_between(torch.from_numpy(np.asarray(foa)), torch.from_numpy(scene.foa), SR)
         counts = {"tp": b.tp, "fn": b.fn, "az_err": b.abs_err_sum, "az_n": b.n_matched}
         counts.update(doa_err=d.err_sum, doa_n=d.n_matched, gt_err=g.err_sum, gt_n=g.n_matched)
-        for key, value in counts.items():
-            sums[row][key] += value
+        for target in sums:
+            for key, value in counts.items():
+                target[row][key] += value
 
 
-def tables(sums: dict, n_scenes: int) -> tuple[str, dict]:
-    """Markdown tables and the row values."""
-    values = {}
-    lines = [f"Binaural, {n_scenes} held-out synthetic scenes (6 s, 16 kHz)", "",
-             "| row | binaural Spatial AV-Align | azimuth MAE (°) | events |", "|---|---|---|---|"]  # fmt: skip
-    for row in ROWS:
-        s = sums[row]
-        v = {
-            "binaural_spatial_av_align": s["tp"] / max(s["tp"] + s["fn"], 1),
-            "azimuth_mae": s["az_err"] / max(s["az_n"], 1),
-            "foa_doa_error_boxes": s["doa_err"] / max(s["doa_n"], 1),
-            "foa_doa_error_vs_gt": s["gt_err"] / max(s["gt_n"], 1),
-            "events": int(s["tp"] + s["fn"]),
-        }
-        values[row] = v
+def row_values(s: dict) -> dict:
+    """Scores of one row from its summed counts."""
+    return {
+        "binaural_spatial_av_align": s["tp"] / max(s["tp"] + s["fn"], 1),
+        "azimuth_mae": s["az_err"] / max(s["az_n"], 1),
+        "foa_doa_error_boxes": s["doa_err"] / max(s["doa_n"], 1),
+        "foa_doa_error_vs_gt": s["gt_err"] / max(s["gt_n"], 1),
+        "events": int(s["tp"] + s["fn"]),
+    }
+
+
+def binaural_table(values: dict, title: str) -> list[str]:
+    lines = [title, "", "| row | binaural Spatial AV-Align | azimuth MAE (°) | events |", "|---|---|---|---|"]
+    for row, v in values.items():
         lines.append(f"| {row} | {v['binaural_spatial_av_align']:.3f} | {v['azimuth_mae']:.1f} | {v['events']} |")
+    return lines
+
+
+def tables(sums: dict, two: dict, n_scenes: int, n_two: int) -> tuple[str, dict]:
+    """Markdown tables (all scenes; binaural on the two-character ones) and the row values."""
+    values = {row: row_values(sums[row]) for row in ROWS}
+    lines = binaural_table(values, f"Binaural, {n_scenes} held-out synthetic scenes (6 s, 16 kHz)")
     lines += ["", "FOA (ambiX), the same scenes", "",
               "| row | DOA error vs boxes (°) | DOA error vs ground-truth FOA (°) |", "|---|---|---|"]  # fmt: skip
-    for row in ROWS:
-        v = values[row]
+    for row, v in values.items():
         vs_gt = "—" if row == "ground truth" else f"{v['foa_doa_error_vs_gt']:.1f}"
         lines.append(f"| {row} | {v['foa_doa_error_boxes']:.1f} | {vs_gt} |")
-    return "\n".join(lines), values
+    two_values = {row: row_values(two[row]) for row in ROWS}
+    lines += ["", *binaural_table(two_values, f"Binaural, the {n_two} two-character scenes among them")]
+    return "\n".join(lines), {"all": values, "two_characters": two_values}
 
 
 def main() -> None:
@@ -148,15 +157,17 @@ def main() -> None:
     t0 = time.perf_counter()
     module, chunk = load_model(a.weights)
     sums: dict = defaultdict(lambda: defaultdict(float))
-    t_gen = 0.0
+    two: dict = defaultdict(lambda: defaultdict(float))  # scenes with two characters only
+    t_gen, n_two = 0.0, 0
     for i in range(a.scenes):
         scene = generate_scene(scene_seed(0, "test", i), duration=6.0, sample_rate=SR)
         t1 = time.perf_counter()
         generated = generate_scene_audio(module, scene, f"test_{i:06d}", chunk)
         t_gen += time.perf_counter() - t1
-        score_scene(scene, generated, sums)
+        n_two += len(scene.materials) == 2
+        score_scene(scene, generated, sums, *([two] if len(scene.materials) == 2 else []))
         print(f"scene {i + 1}/{a.scenes} done, {time.perf_counter() - t0:.0f} s", flush=True)
-    text, values = tables(sums, a.scenes)
+    text, values = tables(sums, two, a.scenes, n_two)
     wall = time.perf_counter() - t0
     text += (
         f"\n\nWall time {wall:.0f} s ({t_gen:.0f} s generating), 2-core CPU, 1 torch thread; "
