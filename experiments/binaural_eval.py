@@ -15,7 +15,9 @@ true boxes:
 
 Binaural columns: binaural Spatial AV-Align and azimuth MAE (degrees); FOA columns: the DOA error (degrees)
 against the boxes and, for rendered rows, against the ground-truth FOA in its active frames. The binaural
-table is repeated on the two-character scenes, where the route must choose between boxes.
+table is repeated on the two-character scenes, where the route must choose between boxes. "MAE vs own
+character" scores single footsteps (no other character within 0.2 s) against their own character's box
+rather than the nearest one, from the generator's step times.
 
     python experiments/binaural_eval.py --scenes 48 --out runs/binaural_eval
 
@@ -84,6 +86,26 @@ def front(audio: np.ndarray, fmt: str) -> np.ndarray:
     return oaconvolve(mid[None], kemar(SR).hrir(0.0), axes=-1)[:, : audio.shape[-1]]
 
 
+def attributed_error(azimuth: torch.Tensor, active: torch.Tensor, scene) -> tuple[float, int]:
+    """Σ|azimuth error| (degrees) and count over footsteps scored against *their own* character's box.
+
+    A footstep counts when its onset lies in the first 60 % of an active 0.1-s frame and no other character
+    steps within 0.2 s; the error is against its character's box centre at the frame's centre.
+    """
+    from stereosync.spatial.geometry import azimuth_from_x
+
+    err, n = 0.0, 0
+    for t, k in zip(scene.step_times, scene.step_character):
+        j = int(t / 0.1)
+        others = np.abs(scene.step_times[scene.step_character != k] - t)
+        if t / 0.1 - j > 0.6 or j >= len(active) or not active[j] or (others < 0.2).any():
+            continue
+        box = scene.boxes[min(int(round((j + 0.5) * 0.1 * scene.video_fps)), len(scene.boxes) - 1), k]
+        err += abs(float(azimuth[j]) - float(azimuth_from_x(0.5 * (box[0] + box[2]))))
+        n += 1
+    return err, n
+
+
 def score_scene(scene, generated: np.ndarray, *sums: dict) -> None:
     """Add one scene's counts to ``sums[row][column]`` of every dict given."""
     from stereosync.metrics.functional.binaural_align import azimuth_events, binaural_stats
@@ -103,11 +125,14 @@ def score_scene(scene, generated: np.ndarray, *sums: dict) -> None:
         "always front": (front(scene.audio, "binaural"), front(scene.audio, "foa")),
     }
     for row, (binaural, foa) in renders.items():
-        b = binaural_stats(azimuth_events(torch.from_numpy(np.asarray(binaural)), SR, boxes, mask))
+        ev = azimuth_events(torch.from_numpy(np.asarray(binaural)), SR, boxes, mask)
+        b = binaural_stats(ev)
+        own_err, own_n = attributed_error(ev.azimuth, ev.active, scene)
         d = foa_doa_stats(torch.from_numpy(np.asarray(foa)), SR, boxes, mask)
         g = foa_doa_error_between(torch.from_numpy(np.asarray(foa)), torch.from_numpy(scene.foa), SR)
         counts = {"tp": b.tp, "fn": b.fn, "az_err": b.abs_err_sum, "az_n": b.n_matched}
         counts.update(doa_err=d.err_sum, doa_n=d.n_matched, gt_err=g.err_sum, gt_n=g.n_matched)
+        counts.update(own_err=own_err, own_n=own_n)
         for target in sums:
             for key, value in counts.items():
                 target[row][key] += value
@@ -121,13 +146,19 @@ def row_values(s: dict) -> dict:
         "foa_doa_error_boxes": s["doa_err"] / max(s["doa_n"], 1),
         "foa_doa_error_vs_gt": s["gt_err"] / max(s["gt_n"], 1),
         "events": int(s["tp"] + s["fn"]),
+        "azimuth_mae_own_character": s["own_err"] / max(s["own_n"], 1),
+        "footsteps_own_character": int(s["own_n"]),
     }
 
 
 def binaural_table(values: dict, title: str) -> list[str]:
-    lines = [title, "", "| row | binaural Spatial AV-Align | azimuth MAE (°) | events |", "|---|---|---|---|"]
+    head = "| row | binaural Spatial AV-Align | azimuth MAE (°) | events | MAE vs own character (°) | footsteps |"
+    lines = [title, "", head, "|---|---|---|---|---|---|"]
     for row, v in values.items():
-        lines.append(f"| {row} | {v['binaural_spatial_av_align']:.3f} | {v['azimuth_mae']:.1f} | {v['events']} |")
+        lines.append(
+            f"| {row} | {v['binaural_spatial_av_align']:.3f} | {v['azimuth_mae']:.1f} | {v['events']} "
+            f"| {v['azimuth_mae_own_character']:.1f} | {v['footsteps_own_character']} |"
+        )
     return lines
 
 
