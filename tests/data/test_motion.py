@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stereosync.data.schema import SchemaError, make_meta, validate
+from stereosync.data.schema import AUDIO_DERIVED, SchemaError, make_meta, validate
 from stereosync.data.synthetic import generate_scene, scene_to_samples, write_mp4
 from stereosync.motion import feature_names, motion_features, num_features
 
@@ -60,7 +60,7 @@ def test_schema_v2_has_motion_and_silent_samples_and_v1_still_validates(scene):
     v1 = {k: v for k, v in sample.items() if k != "motion"}
     v1["json"] = dict(sample["json"], schema_version=1)
     validate(v1)
-    silent = {k: v for k, v in sample.items() if k not in ("audio", "envelope", "clap")}
+    silent = {k: v for k, v in sample.items() if k not in AUDIO_DERIVED}  # binaural and foa too (version 3)
     silent["json"] = dict(sample["json"], has_audio=False)
     validate(silent)
     with pytest.raises(SchemaError, match="has_audio: false but the sample carries"):

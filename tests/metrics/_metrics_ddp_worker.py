@@ -29,11 +29,14 @@ class BandEmbedder(torch.nn.Module):
 
 def make_metrics():
     """Every metric: the factory's collection (with both FAD variants and AV-Align) and a features-only FAD."""
-    return build_metrics(SR, fad_embedder=BandEmbedder(), video_fps=FPS), FAD(SR, feature_dim=FEATURE_DIM)
+    return (
+        build_metrics(SR, fad_embedder=BandEmbedder(), video_fps=FPS, spatial_formats=True),
+        FAD(SR, feature_dim=FEATURE_DIM),
+    )
 
 
 def update(collection, fad_features, data: dict, sl: slice) -> None:
-    collection.update(**{k: data[k][sl] for k in ("preds", "target", "boxes", "box_mask", "frames")})
+    collection.update(**{k: data[k][sl] for k in ("preds", "target", "boxes", "box_mask", "frames", "binaural", "foa")})
     fad_features.update(data["feat_gen"][sl], data["feat_ref"][sl])
 
 

@@ -37,7 +37,10 @@ def _dataset(signals) -> dict[str, torch.Tensor]:
         masks.append(m)
         frames.append(torch.from_numpy(signals.motion_video(bursts, FPS, size=32, seed=i)))
     g = torch.Generator().manual_seed(1)
+    binaural, foa = _spatial(torch.stack(preds), torch.stack(boxes))
     return {
+        "binaural": binaural,
+        "foa": foa,
         "preds": torch.stack(preds),
         "target": torch.stack(target),
         "boxes": torch.stack(boxes),
@@ -46,6 +49,24 @@ def _dataset(signals) -> dict[str, torch.Tensor]:
         "feat_gen": torch.randn(N_CLIPS, FEATURE_DIM, generator=g),
         "feat_ref": torch.randn(N_CLIPS, FEATURE_DIM, generator=g) * 0.5 + 1,
     }
+
+
+def _spatial(preds: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Binaural (a delayed copy, ITD from the first box) and FOA (a plane wave) of each clip's mid signal."""
+    from stereosync.spatial.ambisonics import encode_gains
+    from stereosync.spatial.geometry import azimuth_from_x
+    from stereosync.spatial.hrtf import fractional_delay
+
+    binaural, foa = [], []
+    for i, (clip, box) in enumerate(zip(preds.double().numpy(), boxes.double().numpy())):
+        mid = clip.mean(axis=0, keepdims=True)
+        az = float(azimuth_from_x(0.5 * (box[0, 0, 0] + box[0, 0, 2])))
+        if i == N_CLIPS - 1:  # on rank 1 only: from the far left, box on the right (misses)
+            az = 40.0
+        right = fractional_delay(mid, np.array([az / 90 * 0.7e-3 * SR]), mid.shape[-1] + 20)[:, : mid.shape[-1]]
+        binaural.append(np.concatenate([mid, right]))
+        foa.append(encode_gains(az)[:, None] * mid)
+    return torch.from_numpy(np.stack(binaural)).float(), torch.from_numpy(np.stack(foa)).float()
 
 
 def _free_port() -> int:
@@ -80,6 +101,9 @@ KEYS = [
     "pan_corr",
     "pan_corr_per_source",
     "spatial_av_align_offcentre",
+    "binaural_spatial_av_align",
+    "azimuth_mae",
+    "foa_doa_error",
     "fad_bands_16khz_mono",
     "fad_bands_16khz_lr-concat",
     "fad_features",
