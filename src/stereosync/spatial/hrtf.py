@@ -134,9 +134,28 @@ def _align(irs: np.ndarray, onsets: np.ndarray, rate: int) -> np.ndarray:
     return out[:, : irs.shape[-1]].reshape(irs.shape)
 
 
+def _import_slab():
+    """``import slab``, also where the PortAudio library is missing (servers, CI).
+
+    slab imports ``sounddevice`` for playback, whose import raises ``OSError`` (not ``ImportError``) without
+    PortAudio; slab treats an ``ImportError`` as "no audio device". Nothing here plays sound, so a sounddevice that
+    cannot load is marked absent before slab looks for it.
+    """
+    import importlib
+    import sys
+
+    try:
+        importlib.import_module("sounddevice")
+    except OSError:
+        sys.modules["sounddevice"] = None  # `import sounddevice` now raises ImportError, which slab handles
+    except ImportError:
+        pass
+    return importlib.import_module("slab")
+
+
 def _read_kemar() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Azimuths (N,), elevations (N,) in degrees and responses (N, 2, 512) at 44.1 kHz from slab's copy."""
-    import slab
+    slab = _import_slab()
 
     kemar = slab.HRTF.kemar()
     if int(kemar.samplerate) != KEMAR_RATE:
