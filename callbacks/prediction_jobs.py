@@ -49,18 +49,28 @@ class VideoJob:
         sample_rate: Hz of the written audio.
         fade_seconds: fade where chunks only touch.
         failures: where a failure is recorded.
+        fmt: ``stereo`` or ``binaural`` (a wav and the video with that audio) or ``foa`` (an ambiX wav only:
+            no video container here can be tagged as carrying ambisonics).
     """
 
     def __init__(
-        self, source: str, path: str, stem: Path, sample_rate: int, fade_seconds: float, failures: FailureFile
+        self,
+        source: str,
+        path: str,
+        stem: Path,
+        sample_rate: int,
+        fade_seconds: float,
+        failures: FailureFile,
+        fmt: str = "stereo",
     ):
-        self.source, self.path, self.stem, self.failures = source, path, stem, failures
+        self.source, self.path, self.stem, self.failures, self.format = source, path, stem, failures, fmt
         self.failed, self.join, self.seconds, self.output = False, None, 0.0, None
         self.sample_rate, self.fade_seconds = sample_rate, fade_seconds
 
     @property
     def wav(self) -> Path:
-        return self.stem.with_name(self.stem.name + ".wav")
+        """The wav the chunks are joined into (FOA: a plain 4-channel file, rewritten as ambiX at the end)."""
+        return self.stem.with_name(self.stem.name + (".foa-part.wav" if self.format == "foa" else ".wav"))
 
     def open(self) -> None:
         """Read the video's duration and start its wav (a failure is recorded at the ``write`` stage)."""
@@ -70,7 +80,8 @@ class VideoJob:
         try:
             duration, _ = video_duration(self.path)
             self.wav.parent.mkdir(parents=True, exist_ok=True)
-            self.join = StreamingJoin(self.wav, self.sample_rate, duration, self.fade_seconds)
+            channels = 4 if self.format == "foa" else 2
+            self.join = StreamingJoin(self.wav, self.sample_rate, duration, self.fade_seconds, channels=channels)
         except Exception as err:  # noqa: BLE001 - any reason is this video's failure, not the run's
             self.fail("write", describe(err))
 
@@ -98,6 +109,8 @@ class VideoJob:
         except Exception as err:  # noqa: BLE001
             self.fail("write", describe(err))
             return False
+        if self.format == "foa":
+            return self._finish_ambix()
         try:
             self.output = write_output(self.path, self.wav, self.stem, audio_codec)
         except Exception as err:  # noqa: BLE001
@@ -111,6 +124,20 @@ class VideoJob:
             "predict: %s → %s (picture %s, %s; %s audio; %d chunks, %.2f s)",
             self.path, out.path, out.video_codec, how, out.audio_codec, self.join.chunks, self.seconds,
         )  # fmt: skip
+        return True
+
+    def _finish_ambix(self) -> bool:
+        """The joined 4-channel wav → ``<stem>.wav`` as ambiX (ACN/SN3D, tagged); no video file."""
+        from stereosync.spatial.ambix_io import ambix_from_wav
+
+        out = self.stem.with_name(self.stem.name + ".wav")
+        try:
+            ambix_from_wav(self.wav, out)
+            self.wav.unlink()
+        except Exception as err:  # noqa: BLE001
+            self.fail("write", describe(err))
+            return False
+        log.info("predict: %s → %s (ambiX first-order ambisonics, %.2f s)", self.path, out, self.seconds)
         return True
 
     def fail(self, stage: str, error: str) -> None:

@@ -106,6 +106,7 @@ class PredictionWriter(pl.Callback):
         datamodule = getattr(trainer, "datamodule", None)
         hparams = getattr(datamodule, "hparams", None) or {}
         self.audio_codec = str(hparams.get("output_audio_codec", "auto"))
+        self.format = str(hparams.get("output_format", "stereo"))
         check_audio_codec(self.audio_codec)
         sources = getattr(datamodule, "predict_sources", None)
         self.names = output_names(list(sources)) if sources else {}
@@ -147,14 +148,30 @@ class PredictionWriter(pl.Callback):
             return
         import torchaudio.functional as AF
 
-        audio = AF.resample(outputs["generated"].float(), outputs["sample_rate"], self.output_sample_rate)
-        job.add([float(m["start"]) for m in meta], audio.numpy())
+        audio = AF.resample(outputs["generated"].float(), outputs["sample_rate"], self.output_sample_rate).numpy()
+        if self.format != "stereo":
+            audio = self._spatialise(audio, batch, meta)
+        job.add([float(m["start"]) for m in meta], audio)
         outputs["generated"] = outputs["generated"][..., :0]  # written: not kept in the returned predictions
+
+    def _spatialise(self, audio: np.ndarray, batch: Any, meta: list[dict]) -> np.ndarray:
+        """(B, 2, T) generated stereo → (B, C, T) binaural or FOA along each chunk's tracked boxes."""
+        from stereosync.spatial.spatialise import spatialise
+
+        boxes, mask = batch["boxes"].float().cpu().numpy(), batch["box_mask"].bool().cpu().numpy()
+        return np.stack(
+            [
+                spatialise(clip, self.output_sample_rate, b, m, float(info.get("box_fps", 30.0)), self.format)
+                for clip, b, m, info in zip(audio, boxes, mask, meta)
+            ]
+        )
 
     def _start(self, source: str, path: str) -> None:
         name = self.names.get(source) or output_names([source])[source]
         stem = self.folder / name.parent / name.stem
-        self.current = VideoJob(source, path, stem, self.output_sample_rate, self.fade_seconds, self.failures)
+        self.current = VideoJob(
+            source, path, stem, self.output_sample_rate, self.fade_seconds, self.failures, self.format
+        )
         if source in self.skipped:  # its extraction failed part-way: recorded already, its chunks are dropped
             self.current.failed = True
         else:

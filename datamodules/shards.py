@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -188,6 +188,9 @@ class ShardDataModule(pl.LightningDataModule):
             (AAC in ``.mp4``/``.mkv``, 24-bit PCM ``pcm_s24le`` in ``.mov``), ``aac``, ``pcm_s24le``,
             ``pcm_s16le`` or ``flac``. A value mp4 cannot hold is refused at start-up (docs/outputs.md has
             which container each video gets).
+        output_format: ``predict``: the spatial format written: ``stereo`` (as generated), ``binaural`` (the
+            generated stereo rendered for headphones through measured HRTFs along the tracked boxes) or ``foa``
+            (first-order ambisonics for 360° video: an ambiX wav, no video file); docs/spatial_audio.md.
     """
 
     def __init__(
@@ -215,6 +218,7 @@ class ShardDataModule(pl.LightningDataModule):
         envelope_source: EnvelopeSourceName = "auto",
         envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
         output_audio_codec: str = "auto",
+        output_format: Literal["stereo", "binaural", "foa"] = "stereo",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -222,6 +226,8 @@ class ShardDataModule(pl.LightningDataModule):
 
         if output_audio_codec not in AUDIO_CODECS:  # a typo fails here, before any data is read
             raise ValueError(f"{FLAG}={output_audio_codec!r} is not one of {', '.join(AUDIO_CODECS)}")
+        if output_format not in ("stereo", "binaural", "foa"):
+            raise ValueError(f"data.output_format={output_format!r} is not one of stereo, binaural, foa")
         self.predict_features_dir: Path | None = None  # set by predict_dataloader (the prediction writer reads it)
         self.predict_sources: list[str] | None = None
         if isinstance(synthetic, dict):

@@ -29,6 +29,7 @@ class StreamingJoin:
         duration: the video's length in s; the file holds round(duration × sample_rate) samples.
         fade_seconds: fade at boundaries where chunks only touch.
         subtype: soundfile sample format (``PCM_24``, ``FLOAT`` …).
+        channels: C, the channels of every chunk (2: stereo or binaural; 4: first-order ambisonics).
     """
 
     def __init__(
@@ -38,19 +39,20 @@ class StreamingJoin:
         duration: float,
         fade_seconds: float,
         subtype: str = "PCM_24",
+        channels: int = 2,
     ):
         import soundfile
 
         self.rate, self.total = sample_rate, int(round(duration * sample_rate))
         self.n_fade = int(round(fade_seconds * sample_rate))
-        self.file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=2, subtype=subtype)
+        self.file = soundfile.SoundFile(str(path), "w", samplerate=sample_rate, channels=channels, subtype=subtype)
         self.written = 0  # samples already in the file
-        self.pending = np.zeros((2, 0), np.float32)  # audio from sample `written` on, still receiving chunks
-        self.held: tuple[int, np.ndarray, int] | None = None  # (start sample, (2, n) audio, fade-in length)
+        self.pending = np.zeros((channels, 0), np.float32)  # audio from sample `written` on, still receiving chunks
+        self.held: tuple[int, np.ndarray, int] | None = None  # (start sample, (C, n) audio, fade-in length)
         self.chunks = 0
 
     def add(self, start: float, audio: np.ndarray) -> None:
-        """Add the next chunk: ``start`` in s (not before the previous chunk's), ``audio`` (2, n) float.
+        """Add the next chunk: ``start`` in s (not before the previous chunk's), ``audio`` (C, n) float.
 
         Raises:
             ValueError: the chunk starts before the previous one.

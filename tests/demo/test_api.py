@@ -3,6 +3,7 @@ pipeline's errors arrive as messages."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -38,3 +39,23 @@ def test_an_unreadable_file_is_a_message_naming_it(demo_url, tmp_path):
     client = Client(demo_url, verbose=False)
     with pytest.raises(Exception, match="broken.mp4"):
         client.predict(handle_file(str(bad)), None, "gravel", 0, 4.0, 4, api_name="/generate")
+
+
+def test_generate_gives_binaural_video_and_an_ambix_file_for_the_chosen_format(demo_url, silent_video, stereo_seconds):
+    import soundfile
+    from gradio_client import Client, handle_file
+
+    from stereosync.demo.examples import example_sounds
+
+    client = Client(demo_url, verbose=False)
+    args = (handle_file(str(silent_video)), handle_file(str(example_sounds()["wood"])), "none", 3, 4.0, 4)
+    stereo = client.predict(*args, api_name="/generate")
+    binaural = client.predict(*args, "binaural", api_name="/generate")
+    assert stereo_seconds(binaural[0])[0] == 2
+    a, _ = soundfile.read(str(stereo[1]), dtype="float32")
+    b, _ = soundfile.read(str(binaural[1]), dtype="float32")
+    assert a.shape == b.shape and not np.allclose(a, b, atol=1e-3)  # rendered through the HRTFs
+    video, foa_wav, pan, _ = client.predict(*args, "foa", api_name="/generate")
+    info = soundfile.info(str(foa_wav))
+    assert video is None and info.channels == 4 and pan is not None
+    assert "ambiX" in soundfile.SoundFile(str(foa_wav)).comment  # tagged ACN/SN3D

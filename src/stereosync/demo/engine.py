@@ -34,9 +34,9 @@ Progress = Callable[[float, str], None]
 class Result:
     """What one generation produced (``run``: its folder, with ``features/`` and ``out/``)."""
 
-    mp4: Path
+    mp4: Path | None  # None for first-order ambisonics (an ambiX wav only)
     wav: Path
-    audio: np.ndarray  # (2, T) float32 at ``sample_rate``
+    audio: np.ndarray  # (C, T) float32 at ``sample_rate``: C = 2 (stereo, binaural) or 4 (FOA W, Y, Z, X)
     sample_rate: int
     duration: float
     boxes: torch.Tensor  # (FB, K, 4) at 30 fps over the whole video
@@ -202,8 +202,12 @@ class Engine:
         steps: int | None = None,
         progress: Progress | None = None,
         callbacks: Sequence[pl.Callback] = (),
+        output_format: str = "stereo",
     ) -> Result:
         """Voice ``video``; ``reference_audio`` gives the timbre (needed for a silent video).
+
+        ``output_format``: ``stereo``, ``binaural`` (the video with headphone audio) or ``foa`` (an ambiX wav,
+        ``Result.mp4`` is None; ``Result.audio`` holds its four channels W, Y, Z, X).
 
         ``callbacks`` run before the prediction writer (``bench/predict.py`` times the stages with one).
 
@@ -248,6 +252,7 @@ class Engine:
                 "predict_dir": str(run / "features"),
                 "clap_reference": None if reference_audio is None else str(reference_audio),
                 "envelope_reference": None,
+                "output_format": output_format,
             }
         )
         collect = _Collect(progress, chunks)
@@ -269,8 +274,8 @@ class Engine:
         if writer.summary is not None and writer.summary["failed"]:  # one video: its failure is the request's
             failure = json.loads(Path(writer.summary["failures"]).read_text().splitlines()[0])
             raise ValueError(f"{video.name}: the {failure['stage']} stage failed: {failure['error']}")
-        mp4 = next(p for p in sorted((run / "out").rglob("*")) if p.suffix in (".mp4", ".mov", ".mkv"))
-        wav = mp4.with_suffix(".wav")
+        mp4 = next((p for p in sorted((run / "out").rglob("*")) if p.suffix in (".mp4", ".mov", ".mkv")), None)
+        wav = next((run / "out").rglob("*.wav"))
         import soundfile
 
         audio, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)

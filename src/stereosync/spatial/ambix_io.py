@@ -60,14 +60,36 @@ def write_ambix_wav(
     foa = np.asarray(foa)
     if foa.ndim != 2 or foa.shape[0] != 4:
         raise ValueError(f"an ambiX first-order file needs (4, T) audio, got {foa.shape}")
+    return _write(Path(path), [foa], foa.shape[1], sample_rate, subtype)
+
+
+def ambix_from_wav(
+    source: str | os.PathLike, path: str | os.PathLike, subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_24"
+) -> Path:
+    """Rewrite a plain 4-channel WAV (W, Y, Z, X; SN3D) as an ambiX file, reading it a second at a time (memory
+    does not grow with the length)."""
+    import soundfile
+
+    with soundfile.SoundFile(str(source)) as src:
+        if src.channels != 4:
+            raise ValueError(f"{source}: an ambiX first-order file needs 4 channels, the file has {src.channels}")
+        blocks = (block.T for block in src.blocks(blocksize=src.samplerate, dtype="float32", always_2d=True))
+        return _write(Path(path), blocks, src.frames, src.samplerate, subtype)
+
+
+def _write(path: Path, blocks, frames: int, sample_rate: int, subtype: str) -> Path:
+    """The WAVE_FORMAT_EXTENSIBLE header for ``frames`` samples, then each (4, n) block of ``blocks``."""
     tag, bits, _ = _FORMATS[subtype]
     block = 4 * bits // 8
     fmt = struct.pack("<HHIIHH", 0xFFFE, 4, int(sample_rate), int(sample_rate) * block, block, bits)
     fmt += struct.pack("<HHI", 22, bits, 0) + struct.pack("<I", tag) + _GUID_TAIL  # channel mask 0: no speakers
-    data = _samples(foa, subtype)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + _info_chunk(AMBIX_COMMENT)
-    body += b"data" + struct.pack("<I", len(data)) + data + b"\x00" * (len(data) % 2)
-    path = Path(path)
+    size = frames * block
+    head = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + _info_chunk(AMBIX_COMMENT)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    with open(path, "wb") as fh:
+        fh.write(b"RIFF" + struct.pack("<I", len(head) + 8 + size + size % 2) + head)
+        fh.write(b"data" + struct.pack("<I", size))
+        for part in blocks:
+            fh.write(_samples(part, subtype))
+        fh.write(b"\x00" * (size % 2))
     return path
