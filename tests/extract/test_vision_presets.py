@@ -130,3 +130,18 @@ def test_auto_rule_picks_tiny_on_a_synthetic_scene_and_people_on_real_footage(tm
     for start in range(0, len(bikes) - 50, 50):  # every 2-s stretch of the real clip
         clip = bikes[start : start + 50]
         assert not tiny_finds_characters(probe, clip, np.arange(len(clip)) / 25, min_score=score), start
+
+
+def test_extract_cli_with_the_auto_preset_uses_the_tiny_models_on_a_synthetic_scene(read_shards, tmp_path):
+    from stereosync.data.synthetic import generate_scene, write_mp4
+    from stereosync.extract.cli import run
+    from stereosync.extract.tiny_data import frame_seeds
+
+    scene = generate_scene(frame_seeds("tiny-vision-test", 2)[1], duration=4.0)
+    write_mp4(scene, tmp_path / "videos" / "walk.mp4")
+    args = ["--inputs", str(tmp_path / "videos"), "--out", str(tmp_path / "out"), "--preset", "auto"]
+    summary = run([*args, "--device", "cpu", "--precision", "float32", "--no-progress"])
+    assert summary["chunks_written"] == 2 and summary["videos_failed"] == 0
+    for s in read_shards(tmp_path / "out").values():
+        assert s["boxes"].shape == (60, 2, 4) and s["depth"].shape == (8, 36, 64)
+        assert s["box_mask"][:, 0].mean() > 0.9 and "auto(" in s["json"]["tracker"]
