@@ -81,7 +81,7 @@ def main(argv=None) -> dict:
         "frames_with_person": int(len(x)),
         "share_of_frames_with_person": round(len(x) / max(sum(len(s["boxes"]) for s in samples), 1), 3),
         "pan_x_correlation": round(float(np.corrcoef(x, pan)[0, 1]), 3) if len(x) > 2 else None,
-        "tracker": samples[0]["json"].get("tracker") if samples else None,
+        "tracker": samples[0]["json"].get("models", {}).get("tracker") if samples else None,
         **{k: round(float(v), 3) for k, v in metric.compute().items()},
     }
     print(json.dumps(res, indent=1))

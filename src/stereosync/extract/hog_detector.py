@@ -9,6 +9,7 @@ people at least ~85 px tall after upscaling; close-ups (a head and shoulders, le
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,6 +36,14 @@ def tighten(boxes: np.ndarray) -> np.ndarray:
     return np.stack([b[:, 0] + 0.2 * w, b[:, 1] + 0.1 * h, b[:, 2] - 0.2 * w, b[:, 3] - 0.1 * h], axis=1)
 
 
+@functools.cache
+def _hog():
+    cv2 = require("cv2", "pip install opencv-python-headless")
+    hog = cv2.HOGDescriptor()
+    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    return hog
+
+
 def hog_people(frame: np.ndarray, upscale: float = 1.5, hit_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One RGB frame (H, W, 3) uint8 -> person boxes (n, 4) xyxy in its pixels and SVM margins (n,), best first.
 
@@ -44,8 +53,7 @@ def hog_people(frame: np.ndarray, upscale: float = 1.5, hit_threshold: float = 0
         hit_threshold: minimum SVM margin of a window.
     """
     cv2 = require("cv2", "pip install opencv-python-headless")
-    hog = cv2.HOGDescriptor()
-    hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+    hog = _hog()
     img = np.ascontiguousarray(frame[..., ::-1])  # OpenCV works in BGR
     if upscale != 1.0:
         img = cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
