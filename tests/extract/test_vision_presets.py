@@ -145,3 +145,22 @@ def test_extract_cli_with_the_auto_preset_uses_the_tiny_models_on_a_synthetic_sc
     for s in read_shards(tmp_path / "out").values():
         assert s["boxes"].shape == (60, 2, 4) and s["depth"].shape == (8, 36, 64)
         assert s["box_mask"][:, 0].mean() > 0.9 and "auto(" in s["json"]["tracker"]
+
+
+def test_market_street_clip_scores_as_documented_when_given():
+    """The Market Street rows of docs/vision_presets.md; the clip is not a dependency (its wheel needs
+    tensorflow<2), so this runs only with STEREOSYNC_MARKET_CLIP=<sample.mp4> (about 70 s on one CPU thread)."""
+    import os
+
+    from stereosync.extract.factory import ModelConfig, build_tracker
+    from stereosync.extract.footage_eval import load_annotations, score_clip, track_clip
+
+    path = os.environ.get("STEREOSYNC_MARKET_CLIP")
+    if not path:
+        pytest.skip("set STEREOSYNC_MARKET_CLIP to the Market Street sample.mp4 (docs/vision_presets.md)")
+    ann = load_annotations()
+    frames = [f for f in ann["frames"] if f["clip"] == "market_street"]
+    tracked = track_clip(path, build_tracker(ModelConfig(preset="people", device="cpu")))
+    res = score_clip(tracked, frames, ann["clips"]["market_street"]["fps"])
+    assert res["people"] == 23
+    assert abs(res["precision"] - 0.923) <= 0.08 and abs(res["recall"] - 0.522) <= 0.09, res
