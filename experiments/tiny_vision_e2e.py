@@ -11,6 +11,11 @@ predictor reads motion and boxes, so nothing comes from the soundtrack), conditi
   test shards. The rest of each sample (CLAP, the reference audio) stays as it is, so the rows differ only in
   what comes from the frames; nothing of the mp4's soundtrack is used.
 
+``--presets`` adds a from-pixels row per vision preset (``auto``, ``people``: docs/vision_presets.md) and
+``--depth-variants boxes room`` rows with the true boxes and depth maps drawn from them
+(:class:`stereosync.extract.box_depth.BoxDepth`: what the ``people`` preset writes) or the empty room alone,
+which measures how the checkpoint tolerates the depth maps available without a depth model.
+
 Every row is scored against the generator's **true** boxes: Spatial AV-Align and pan MAE of the generated
 wavs, beside the scenes' own audio (``ground-truth audio``) and its mono mix on both channels
 (``always centre``).
@@ -60,16 +65,16 @@ def read_samples(shards: Path) -> list[dict]:
     return [pipeline.decode(raw, counter) for raw in raws]
 
 
-def pixel_shards(a: argparse.Namespace, samples: list[dict]) -> Path:
-    """Copies of the test shards whose visual members come from the tiny preset's extraction of the mp4s."""
+def pixel_shards(a: argparse.Namespace, samples: list[dict], preset: str = "tiny") -> Path:
+    """Copies of the test shards whose visual members come from ``preset``'s extraction of the mp4s."""
     from stereosync.data.shards import ShardWriter
     from stereosync.extract.decode import DecodeConfig, DecodeReport, iter_chunks
     from stereosync.extract.factory import ModelConfig, build_featurizer
 
-    out = a.out / "pixels" / "shards"
+    out = a.out / ("pixels" if preset == "tiny" else f"pixels_{preset}") / "shards"
     if (out / "done.json").is_file():
         return out
-    featurizer, _ = build_featurizer(ModelConfig(preset="tiny", device="cpu", precision="float32"))
+    featurizer, _ = build_featurizer(ModelConfig(preset=preset, device="cpu", precision="float32"))
     by_key = {s["__key__"]: s for s in samples}
     scenes = sorted({k.rsplit("_", 1)[0] for k in by_key})
     with ShardWriter(out, prefix="test", max_count=32) as writer:
@@ -86,6 +91,24 @@ def pixel_shards(a: argparse.Namespace, samples: list[dict]) -> Path:
                 sample.update({k: m[k] for k in VISUAL})
                 writer.write(sample)
     (out / "done.json").write_text(json.dumps({"scenes": len(scenes)}))
+    return out
+
+
+def depth_shards(a: argparse.Namespace, samples: list[dict], mode: str) -> Path:
+    """Copies of the test shards with the true boxes and depth maps drawn from them (``boxes``) or the room only."""
+    from stereosync.data.shards import ShardWriter
+    from stereosync.extract.box_depth import BoxDepth
+
+    out = a.out / f"depth_{mode}" / "shards"
+    if (out / "done.json").is_file():
+        return out
+    with ShardWriter(out, prefix="test", max_count=32) as writer:
+        for s in samples:
+            sample = {k: v for k, v in s.items() if k != "__url__"}
+            depth = BoxDepth(tuple(s["depth"].shape[1:]), mode)
+            sample["depth"] = depth.from_boxes(s["boxes"], s["box_mask"], len(s["depth"]))
+            writer.write(sample)
+    (out / "done.json").write_text(json.dumps({"clips": len(samples)}))
     return out
 
 
@@ -122,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test-scenes", type=int, default=24, help="held-out test scenes (3 clips each)")
     p.add_argument("--steps", type=int, default=300, help="training steps of the tiny recipe")
     p.add_argument("--ckpt", type=Path, default=None, help="use this tiny-recipe checkpoint instead of training")
+    p.add_argument("--presets", nargs="+", default=["tiny"], help="vision presets for the from-pixels rows")
+    p.add_argument(
+        "--depth-variants", nargs="*", default=[], help="true boxes with depth maps drawn from them: boxes, room"
+    )
     a = p.parse_args(argv)
     a.out = a.out.resolve()
     t0 = time.perf_counter()
@@ -130,27 +157,32 @@ def main(argv: list[str] | None = None) -> int:
         run_cli(["fit", *tiny_args(a.out / "fit", a.out / "data", a.test_scenes), f"--trainer.max_steps={a.steps}"])
     truth_dir = test_run(a, "true_boxes", ckpt, [])
     samples = read_samples(a.out / "data" / "test" / "shards")
-    shards = pixel_shards(a, samples)
-    pixels_dir = test_run(a, "pixels", ckpt, [f"--data.test_shards={shards}"])
-    rows = {
-        "true boxes + depth (shards)": score(truth_dir / "wav", samples, "generated"),
-        "from pixels (tiny vision)": score(pixels_dir / "wav", samples, "generated"),
-        "ground-truth audio": score(truth_dir / "wav", samples, "reference"),
-        "always centre": score(truth_dir / "wav", samples, "centre"),
-    }
-    pixels, truth = rows["from pixels (tiny vision)"], rows["true boxes + depth (shards)"]
-    ratio = pixels["spatial_av_align"] / truth["spatial_av_align"]
+    rows = {"true boxes + depth (shards)": score(truth_dir / "wav", samples, "generated")}
+    for preset in a.presets:
+        shards = pixel_shards(a, samples, preset)
+        name = "pixels" if preset == "tiny" else f"pixels_{preset}"
+        label = "from pixels (tiny vision)" if preset == "tiny" else f"from pixels ({preset} preset)"
+        rows[label] = score(test_run(a, name, ckpt, [f"--data.test_shards={shards}"]) / "wav", samples, "generated")
+    for mode in a.depth_variants:
+        run = test_run(a, f"depth_{mode}", ckpt, [f"--data.test_shards={depth_shards(a, samples, mode)}"])
+        rows[f"true boxes + {mode} depth"] = score(run / "wav", samples, "generated")
+    rows["ground-truth audio"] = score(truth_dir / "wav", samples, "reference")
+    rows["always centre"] = score(truth_dir / "wav", samples, "centre")
+    truth = rows["true boxes + depth (shards)"]
+    ratios = {n: r["spatial_av_align"] / truth["spatial_av_align"] for n, r in rows.items() if "pixels" in n}
     seconds = time.perf_counter() - t0
     lines = ["| row | Spatial AV-Align ↑ | pan MAE ↓ |", "|---|---|---|"]
     lines += [f"| {n} | {r['spatial_av_align']:.3f} | {r['pan_mae']:.3f} |" for n, r in rows.items()]
     lines += [
         "",
-        f"From pixels / true boxes (Spatial AV-Align): {ratio:.3f}. {a.test_scenes} held-out test scenes "
-        f"({rows['always centre']['clips']} clips), predicted envelope in both generated rows, "
+        "From pixels / true boxes (Spatial AV-Align): "
+        + ", ".join(f"{n}: {r:.3f}" for n, r in ratios.items())
+        + f". {a.test_scenes} held-out test scenes "
+        f"({rows['always centre']['clips']} clips), predicted envelope in every generated row, "
         f"checkpoint {ckpt}; wall time {seconds / 60:.1f} min.",
     ]
     (a.out / "table.md").write_text("\n".join(lines) + "\n")
-    (a.out / "results.json").write_text(json.dumps({"rows": rows, "ratio": ratio, "seconds": seconds}, indent=1))
+    (a.out / "results.json").write_text(json.dumps({"rows": rows, "ratios": ratios, "seconds": seconds}, indent=1))
     print("\n".join(lines))
     return 0
 
