@@ -59,3 +59,17 @@ def test_generate_gives_binaural_video_and_an_ambix_file_for_the_chosen_format(d
     info = soundfile.info(str(foa_wav))
     assert video is None and info.channels == 4 and pan is not None
     assert "ambiX" in soundfile.SoundFile(str(foa_wav)).comment  # tagged ACN/SN3D
+
+
+def test_generate_takes_the_vision_preset(demo_url, silent_video):
+    """The people preset finds no pedestrian in a synthetic scene, the tiny one finds its character: the pan figure
+    (the API's third output) differs, and an unknown preset is a message naming it."""
+    from gradio_client import Client, handle_file
+
+    client = Client(demo_url, verbose=False)
+    args = (handle_file(str(silent_video)), None, "wood", 3, 4.0, 4, "stereo")
+    tiny = client.predict(*args, "tiny", api_name="/generate")
+    people = client.predict(*args, "people", api_name="/generate")
+    assert tiny[2] is not None and people[2] is not None and tiny[2] != people[2]
+    with pytest.raises(Exception, match="nobody"):
+        client.predict(*args, "nobody", api_name="/generate")

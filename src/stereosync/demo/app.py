@@ -44,6 +44,17 @@ def reference_for(upload: str | None, example: str | None, examples: dict[str, P
 
 
 OUTPUT_FORMATS = ("stereo", "binaural", "foa")
+RECIPE_MODELS = "recipe"
+"""The vision choice that keeps the engine's models (the recipe's ``data.predict_models`` or ``--predict-models``)."""
+
+
+def vision_choices() -> list[tuple[str, str]]:
+    """(label, value) of the vision-model dropdown: the engine's own models, then each preset that needs no
+    download (``real`` needs the downloaded models, so it is offered only through ``--predict-models``)."""
+    from stereosync.extract.factory import list_presets
+
+    presets = [(f"{name}: {text}", name) for name, text in list_presets().items() if name != "real"]
+    return [("the recipe's models", RECIPE_MODELS), *presets]
 
 
 def listening_pair(audio):
@@ -66,8 +77,16 @@ def build_app(engine: Any):
     sampler = engine.base_sampler
 
     def generate(
-        video, reference_audio, example, seed, cfg_scale, steps, output_format="stereo", progress=gr.Progress()
-    ):  # noqa: B008
+        video,
+        reference_audio,
+        example,
+        seed,
+        cfg_scale,
+        steps,
+        output_format="stereo",
+        vision=RECIPE_MODELS,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         if not video:
             raise gr.Error("Upload a video first.")
         try:
@@ -80,6 +99,7 @@ def build_app(engine: Any):
                 steps=int(steps),
                 progress=lambda frac, text: progress(frac, desc=text),
                 output_format=str(output_format or "stereo"),
+                vision_preset=None if vision in (None, "", RECIPE_MODELS) else str(vision),
             )
         except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page; the log has the rest
             log.exception("generation failed")
@@ -111,6 +131,9 @@ def build_app(engine: Any):
                     seed_in = gr.Number(value=0, precision=0, label="seed")
                     cfg_in = gr.Slider(1.0, 8.0, value=float(sampler.cfg_scale), step=0.5, label="CFG scale")
                     steps_in = gr.Slider(4, 200, value=int(sampler.steps), step=1, label="sampling steps")
+                vision_in = gr.Dropdown(
+                    vision_choices(), value=RECIPE_MODELS, label="vision models (who is on screen)", elem_id="vision_in"
+                )
                 format_in = gr.Radio(
                     list(OUTPUT_FORMATS),
                     value="stereo",
@@ -125,7 +148,7 @@ def build_app(engine: Any):
                 spec_out = gr.Plot(label="L/R spectrograms")
         button.click(
             generate,
-            inputs=[video_in, ref_in, example_in, seed_in, cfg_in, steps_in, format_in],
+            inputs=[video_in, ref_in, example_in, seed_in, cfg_in, steps_in, format_in, vision_in],
             outputs=[video_out, wav_out, pan_out, spec_out],
             api_name="generate",
         )

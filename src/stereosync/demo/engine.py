@@ -203,11 +203,13 @@ class Engine:
         progress: Progress | None = None,
         callbacks: Sequence[pl.Callback] = (),
         output_format: str = "stereo",
+        vision_preset: str | None = None,
     ) -> Result:
         """Voice ``video``; ``reference_audio`` gives the timbre (needed for a silent video).
 
         ``output_format``: ``stereo``, ``binaural`` (the video with headphone audio) or ``foa`` (an ambiX wav,
-        ``Result.mp4`` is None; ``Result.audio`` holds its four channels W, Y, Z, X).
+        ``Result.mp4`` is None; ``Result.audio`` holds its four channels W, Y, Z, X). ``vision_preset``: the
+        feature-extraction preset for this video (``auto``, ``people``, ``tiny`` …; default: the engine's models).
 
         ``callbacks`` run before the prediction writer (``bench/predict.py`` times the stages with one).
 
@@ -253,6 +255,7 @@ class Engine:
                 "clap_reference": None if reference_audio is None else str(reference_audio),
                 "envelope_reference": None,
                 "output_format": output_format,
+                **({"predict_models": {"preset": vision_preset}} if vision_preset else {}),
             }
         )
         collect = _Collect(progress, chunks)
