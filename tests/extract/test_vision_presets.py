@@ -164,3 +164,13 @@ def test_market_street_clip_scores_as_documented_when_given():
     res = score_clip(tracked, frames, ann["clips"]["market_street"]["fps"])
     assert res["people"] == 23
     assert abs(res["precision"] - 0.923) <= 0.08 and abs(res["recall"] - 0.522) <= 0.09, res
+
+
+def test_models_named_explicitly_turn_the_auto_choice_off():
+    from stereosync.extract.factory import ModelConfig
+
+    plain = ModelConfig(preset="auto")
+    named = ModelConfig(preset="auto", detector="models/detector", depth_model="models/depth")
+    assert plain.detector == "auto" and plain.depth_backend == "auto"
+    assert named.detector == "models/detector" and named.depth_model == "models/depth"
+    assert named.depth_backend == ModelConfig().depth_backend and named.num_objects == plain.num_objects == 2

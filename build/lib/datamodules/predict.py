@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -71,6 +71,13 @@ def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> N
         )
 
 
+def video_keys(videos: str, out: Path) -> list[str]:
+    """The ``source`` keys the extraction gives the videos of ``videos`` (a file, folder or list file)."""
+    from stereosync.extract.inputs import list_videos
+
+    return [v.key for v in list_videos(_input_list(videos, out))]
+
+
 def extract_for_prediction(
     videos: str,
     out: Path,
@@ -78,6 +85,7 @@ def extract_for_prediction(
     chunk_seconds: float,
     hop_seconds: float,
     models: Any,
+    on_chunks: Callable[[str, int], None] | None = None,
 ) -> list[str]:
     """Extract ``videos`` (a file, folder or list file) into ``out``; returns its shards.
 
@@ -87,6 +95,7 @@ def extract_for_prediction(
 
     Args:
         models: a :class:`stereosync.extract.factory.ModelConfig` (or a dict of its fields).
+        on_chunks: progress callback, (video key, chunks written for it so far).
 
     Raises:
         ValueError: naming each video, when none of them could be used.
@@ -111,7 +120,7 @@ def extract_for_prediction(
         ),
         extra_meta={"models": names},
     )
-    summary = run_extraction(cfg, featurizer)
+    summary = run_extraction(cfg, featurizer, on_chunks)
     failures = [json.loads(line) for f in out.glob("failures-*.jsonl") for line in f.read_text().splitlines()]
     fatal = [f for f in failures if f.get("fatal", True)]
     for f in fatal:

@@ -17,7 +17,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import numpy as np
@@ -184,6 +184,13 @@ class ShardDataModule(pl.LightningDataModule):
             (the own audio where there is one, else predicted). Training always uses the own audio.
         envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
             the shipped one was trained on the synthetic scenes at 16 kHz.
+        output_audio_codec: ``predict``: codec of the generated stereo track in the output video: ``auto``
+            (AAC in ``.mp4``/``.mkv``, 24-bit PCM ``pcm_s24le`` in ``.mov``), ``aac``, ``pcm_s24le``,
+            ``pcm_s16le`` or ``flac``. A value mp4 cannot hold is refused at start-up (docs/outputs.md has
+            which container each video gets).
+        output_format: ``predict``: the spatial format written: ``stereo`` (as generated), ``binaural`` (the
+            generated stereo rendered for headphones through measured HRTFs along the tracked boxes) or ``foa``
+            (first-order ambisonics for 360° video: an ambiX wav, no video file); docs/spatial_audio.md.
     """
 
     def __init__(
@@ -210,9 +217,19 @@ class ShardDataModule(pl.LightningDataModule):
         envelope_reference: str | None = None,
         envelope_source: EnvelopeSourceName = "auto",
         envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
+        output_audio_codec: str = "auto",
+        output_format: Literal["stereo", "binaural", "foa"] = "stereo",
     ):
         super().__init__()
         self.save_hyperparameters()
+        from stereosync.output_video import AUDIO_CODECS, FLAG
+
+        if output_audio_codec not in AUDIO_CODECS:  # a typo fails here, before any data is read
+            raise ValueError(f"{FLAG}={output_audio_codec!r} is not one of {', '.join(AUDIO_CODECS)}")
+        if output_format not in ("stereo", "binaural", "foa"):
+            raise ValueError(f"data.output_format={output_format!r} is not one of stereo, binaural, foa")
+        self.predict_features_dir: Path | None = None  # set by predict_dataloader (the prediction writer reads it)
+        self.predict_sources: list[str] | None = None
         if isinstance(synthetic, dict):
             synthetic = SyntheticData(**synthetic)
         if isinstance(predict_models, dict):
@@ -316,17 +333,28 @@ class ShardDataModule(pl.LightningDataModule):
             check_videos,
             extract_for_prediction,
             reference_clap,
+            video_keys,
         )
 
         h = self.hparams
         if h.predict_videos is None:
             return self.test_dataloader()
+        from stereosync.output_video import check_audio_codec
+
         module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
         needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
+        check_audio_codec(h.output_audio_codec)
         check_videos(h.predict_videos, h.clap_reference, needs_clap)
         out = self._features_dir()
+        self.predict_features_dir, self.predict_sources = out, video_keys(h.predict_videos, out)
         shards = extract_for_prediction(
-            h.predict_videos, out, h.sample_rate, h.chunk_seconds, h.predict_hop_seconds, self.predict_models
+            h.predict_videos,
+            out,
+            h.sample_rate,
+            h.chunk_seconds,
+            h.predict_hop_seconds,
+            self.predict_models,
+            getattr(self, "extraction_progress", None),  # set by a caller that shows progress (the demo)
         )
         batches = PredictStream(shards, h.batch_size, h.peak_normalise)
         stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)

@@ -269,7 +269,8 @@ class StereoSync(pl.LightningModule):
         from stereosync.metrics import build_metrics
 
         embedder = self.clap_encoder() if self.fad else None
-        metrics = build_metrics(self.backbone.sample_rate, fad_embedder=embedder, prefix="test/").to(self.device)
+        sr = self.backbone.sample_rate
+        metrics = build_metrics(sr, fad_embedder=embedder, prefix="test/", spatial_formats=True).to(self.device)
         object.__setattr__(self, "test_metrics", metrics)  # kept out of state_dict and of strict loading
 
     def clip_seeds(self, keys: list[str], metas: list[dict] | None = None) -> list[int]:
@@ -292,21 +293,60 @@ class StereoSync(pl.LightningModule):
 
         generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
         target = batch["audio"].float()
-        self.test_metrics.update(preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
+        self.test_metrics.update(
+            preds=generated,
+            target=target,
+            boxes=batch["boxes"],
+            box_mask=batch["box_mask"],
+            **self.spatial_formats(generated, batch),
+        )
         sr = self.backbone.sample_rate
         clips = clip_records(batch["__key__"], generated, target, sr, batch["boxes"], batch["box_mask"])
         return {"generated": generated, "target": target, "keys": batch["__key__"], "clips": clips, "sample_rate": sr}
 
+    def spatial_formats(self, generated: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
+        """The two-stage binaural / FOA renders of the generated stereo, for batches whose data carries them."""
+        from stereosync.spatial.spatialise import spatialise
+
+        out = {}
+        for fmt in ("binaural", "foa"):
+            if fmt in batch:
+                clips = [
+                    spatialise(
+                        g.float().cpu().numpy(), self.backbone.sample_rate, b.cpu().numpy(), m.cpu().numpy(), fmt=fmt
+                    )
+                    for g, b, m in zip(generated, batch["boxes"], batch["box_mask"])
+                ]
+                out[fmt] = torch.stack([torch.from_numpy(c) for c in clips]).to(generated.device)
+        return out
+
     def on_test_epoch_end(self) -> None:
+        from stereosync.metrics.collection import SPATIAL_FORMAT_KEYS
+
         values = self.test_metrics.compute()  # synced across ranks; the collection returns a flat dict
+        # binaural / FOA scores exist only where the test data carries those formats (NaN otherwise)
+        values = {k: v for k, v in values.items() if not (k.removeprefix("test/") in SPATIAL_FORMAT_KEYS and v.isnan())}
         self.log_dict({k: v.float() for k, v in values.items()}, sync_dist=False)
         self.test_metrics.reset()
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Any]:
-        """Generate each chunk (seeded by its video's content and index); the prediction writer assembles videos."""
-        generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
+        """Generate each chunk (seeded by its video's content and index); the prediction writer assembles videos.
+
+        A batch that fails to generate returns ``{"error": "<type>: <message>", "meta", "keys"}`` instead of
+        raising: batches never mix videos, so the writer records that video as failed and the others go on.
+        """
         sr = self.backbone.sample_rate
-        return {"generated": generated.cpu(), "meta": batch["meta"], "keys": batch["__key__"], "sample_rate": sr}
+        keys = batch["__key__"]
+        try:
+            generated = self.generate(batch, self.clip_seeds(keys, batch.get("meta")))
+        except Exception as err:  # noqa: BLE001 - one video's failure must not lose the other videos' audio
+            source = batch["meta"][0].get("source") if batch.get("meta") else None
+            log.error(
+                "predict: generating samples %s of %s failed: %s: %s", ", ".join(keys), source, type(err).__name__, err
+            )
+            log.debug("generation failed", exc_info=True)
+            return {"error": f"{type(err).__name__}: {err}", "meta": batch["meta"], "keys": keys, "sample_rate": sr}
+        return {"generated": generated.cpu(), "meta": batch["meta"], "keys": keys, "sample_rate": sr}
 
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:

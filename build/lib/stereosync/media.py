@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +78,15 @@ def mux_audio(
         for packet in aout.encode(None):
             dst.mux(packet)
     return out
+
+
+def wav_blocks(path: str | os.PathLike, block: int = 65536) -> Iterator[np.ndarray]:
+    """A stereo audio file as consecutive (2, ≤ ``block``) float32 blocks, so it is never held whole."""
+    import soundfile
+
+    with soundfile.SoundFile(str(path)) as fh:
+        while True:
+            data = fh.read(block, dtype="float32", always_2d=True)  # (n, C)
+            if not len(data):
+                return
+            yield np.ascontiguousarray(data.T if data.shape[1] == 2 else np.repeat(data[:, :1].T, 2, axis=0))

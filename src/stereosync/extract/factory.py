@@ -121,7 +121,13 @@ class ModelConfig:
             self.depth_size = tuple(self.depth_size)
         self.classes = tuple(self.classes)
         defaults = {f.name: f.default for f in fields(self)}
-        for name, value in PRESETS[self.preset].items():
+        preset = dict(PRESETS[self.preset])
+        chosen = [n for n in ("detector", "depth_model", "depth_backend") if getattr(self, n) != defaults[n]]
+        if self.preset == AUTO and chosen:
+            # models named explicitly are used as named: the per-video choice between two model sets is off
+            log.info("predict_models: %s given, so preset auto does not choose the models", ", ".join(chosen))
+            preset.pop("detector"), preset.pop("depth_backend")
+        for name, value in preset.items():
             if getattr(self, name) == defaults[name]:
                 setattr(self, name, value)
 

@@ -32,6 +32,8 @@ TENSOR_KEYS = (
     "box_mask",
     "clap",
     "motion",
+    "binaural",
+    "foa",
 )
 
 

@@ -15,6 +15,7 @@ the inverse-distance law (gain ``DIST_NEAR / d``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,19 +218,36 @@ def pan_gains(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(theta), np.sin(theta)
 
 
-def render_steps(rng: np.random.Generator, tracks: list[Track], num_samples: int, sample_rate: int) -> np.ndarray:
-    """Mix every character's footsteps, panned by box centre and attenuated by distance: ``(2, S)`` float64."""
+def render_steps(
+    rng: np.random.Generator,
+    tracks: list[Track],
+    num_samples: int,
+    sample_rate: int,
+    on_step: Callable[[int, float, np.ndarray], None] | None = None,
+) -> np.ndarray:
+    """Mix every character's footsteps, panned by box centre and attenuated by distance: ``(2, S)`` float64.
+
+    Args:
+        rng: the scene's audio generator (footstep waveforms).
+        tracks: the characters.
+        num_samples: S.
+        sample_rate: Hz.
+        on_step: called as ``on_step(start sample, box-centre x, waveform with its level)`` for every step
+            before panning, for renders of the same sources in other formats (draws nothing from ``rng``).
+    """
     audio = np.zeros((2, num_samples))
     for track in tracks:
         x, d = track.position(track.step_t)
         gl, gr = pan_gains(x)
         gain = track.level * track.step_accent * scale_at(d)
-        for t0, g, a, b in zip(track.step_t, gain, gl, gr):
+        for t0, g, a, b, xs in zip(track.step_t, gain, gl, gr, x):
             wave = footstep(rng, track.material, sample_rate)
             i0 = int(round(t0 * sample_rate))
             seg = wave[: num_samples - i0]
             audio[0, i0 : i0 + len(seg)] += g * a * seg
             audio[1, i0 : i0 + len(seg)] += g * b * seg
+            if on_step is not None:
+                on_step(i0, float(xs), g * seg)
     return audio
 
 

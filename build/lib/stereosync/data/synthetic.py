@@ -2,8 +2,9 @@
 
 A scene is one or two characters walking on a floor in perspective; each footstep is panned by the
 character's box centre with the constant-power law and attenuated by distance (see :mod:`.scene`); frames,
-boxes and depth maps come from the same tracks (see :mod:`.render`). Everything is deterministic from the
-scene seed. Command line::
+boxes and depth maps come from the same tracks (see :mod:`.render`). The same footsteps are also rendered
+binaurally and as first-order ambisonics from the same directions (:mod:`stereosync.spatial.scene_render`).
+Everything is deterministic from the scene seed. Command line::
 
     python -m stereosync.data.synthetic --out data/synth --num-scenes 64 --split train
 """
@@ -27,10 +28,12 @@ from stereosync.data import render
 from stereosync.data import scene as scene_model
 from stereosync.data.schema import CLAP_DIM, DEPTH_FPS, SCHEMA_VERSION, make_meta
 from stereosync.envelope import rms_envelope
+from stereosync.spatial.ambisonics import DIFFUSE_DIRECTIONAL_GAIN
+from stereosync.spatial.scene_render import SpatialRender
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
+GENERATOR_VERSION = 3  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
 SECOND_CHARACTER_P = 0.35
 MARKER = "synthetic.json"
 ClapEncoder = Callable[[np.ndarray, int], np.ndarray]
@@ -54,6 +57,8 @@ class Scene:
         duration: scene length in s.
         step_character: (M,) character slot of each footstep.
         materials: footstep material of each character.
+        binaural: (2, S) float32 [left, right] ear signals of the same scene (KEMAR HRIRs); (2, 0) if absent.
+        foa: (4, S) float32 first-order ambisonics, ambiX (ACN W, Y, Z, X; SN3D); (4, 0) if absent.
     """
 
     audio: np.ndarray
@@ -68,6 +73,8 @@ class Scene:
     duration: float
     step_character: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     materials: tuple[str, ...] = ()
+    binaural: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.float32))
+    foa: np.ndarray = field(default_factory=lambda: np.zeros((4, 0), np.float32))
 
 
 def generate_scene(
@@ -94,7 +101,8 @@ def generate_scene(
     """
     if max_characters < 1:
         raise ValueError(f"max_characters must be >= 1, got {max_characters}")
-    layout_ss, audio_ss, video_ss = np.random.SeedSequence(seed).spawn(3)
+    # the fourth stream (3-D ambience) leaves the first three, and so the stereo scene, as they always were
+    layout_ss, audio_ss, video_ss, foa_ss = np.random.SeedSequence(seed).spawn(4)
     rng = np.random.default_rng(layout_ss)
     n_chars = 2 if max_characters >= 2 and rng.random() < SECOND_CHARACTER_P else 1
     materials = tuple(str(m) for m in rng.choice(list(scene_model.MATERIALS), size=n_chars, replace=False))
@@ -104,7 +112,11 @@ def generate_scene(
         for k, m in enumerate(materials)
     ]
 
-    audio = _mix_audio(np.random.default_rng(audio_ss), tracks, int(round(duration * sample_rate)), sample_rate)
+    num_samples = int(round(duration * sample_rate))
+    spatial = SpatialRender(num_samples, sample_rate)
+    audio, binaural, foa = _mix_audio(
+        np.random.default_rng(audio_ss), tracks, num_samples, sample_rate, spatial, foa_ss
+    )
     t_video = np.arange(int(round(duration * video_fps))) / video_fps
     vrng = np.random.default_rng(video_ss)
     frames = render.render_frames(vrng, tracks, t_video, height, width)
@@ -129,17 +141,39 @@ def generate_scene(
         float(duration),
         step_k[order],
         materials,
+        binaural,
+        foa,
     )
 
 
 def _mix_audio(
-    rng: np.random.Generator, tracks: Sequence[scene_model.Track], num_samples: int, sample_rate: int
-) -> np.ndarray:
-    """Footsteps plus light ambience (62-70 dB under the step peak), peak-scaled to a random level: (2, S)."""
-    steps = scene_model.render_steps(rng, list(tracks), num_samples, sample_rate)
+    rng: np.random.Generator,
+    tracks: Sequence[scene_model.Track],
+    num_samples: int,
+    sample_rate: int,
+    spatial: SpatialRender,
+    foa_seed: np.random.SeedSequence,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Footsteps plus light ambience (62-70 dB under the step peak), peak-scaled to a random level.
+
+    Returns:
+        stereo (2, S), binaural (2, S) and FOA (4, S) float32, all with the stereo mix's scale factor. The
+        binaural render shares the stereo room tone (independent per ear, as a diffuse field roughly is); the
+        FOA one draws its own from ``foa_seed``, diffuse in SN3D (Y, Z, X at 1/√3 of W).
+    """
+    steps = scene_model.render_steps(rng, list(tracks), num_samples, sample_rate, on_step=spatial.add)
     ref = float(np.abs(steps).max()) or 1.0  # a scene without steps keeps its ambience light
-    room = scene_model.ambience(rng, num_samples, sample_rate, rms=ref * 10 ** (-rng.uniform(62, 70) / 20))
-    return ((steps + room) * (rng.uniform(0.3, 0.9) / ref)).astype(np.float32)
+    rms = ref * 10 ** (-rng.uniform(62, 70) / 20)
+    room = scene_model.ambience(rng, num_samples, sample_rate, rms=rms)
+    scale = rng.uniform(0.3, 0.9) / ref
+    frng = np.random.default_rng(foa_seed)
+    foa_room = np.concatenate([scene_model.ambience(frng, num_samples, sample_rate, rms=rms) for _ in range(2)])
+    foa_room[1:] *= DIFFUSE_DIRECTIONAL_GAIN
+    return (
+        ((steps + room) * scale).astype(np.float32),
+        ((spatial.binaural + room) * scale).astype(np.float32),
+        ((spatial.foa + foa_room) * scale).astype(np.float32),
+    )
 
 
 def write_mp4(scene: Scene, path: str | os.PathLike) -> Path:
@@ -169,9 +203,9 @@ def scene_to_samples(
 
     Returns:
         Samples ``{"__key__", "json", "audio" (2, S), "envelope" (2, S), "depth" (FD, h, w),
-        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M)}``. ``motion`` comes from the
-        rendered frames through :func:`stereosync.motion.motion_features`, as the extraction computes it from
-        decoded ones.
+        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M), "binaural" (2, S),
+        "foa" (4, S)}`` (the last two when the scene has them). ``motion`` comes from the rendered frames
+        through :func:`stereosync.motion.motion_features`, as the extraction computes it from decoded ones.
     """
     from stereosync.motion import motion_features
 
@@ -214,9 +248,15 @@ def scene_to_samples(
                 "box_mask": scene.box_mask[b0 : b0 + n_box],
                 "clap": clap,
                 "motion": motion[b0 : b0 + n_box],
+                **{k: np.ascontiguousarray(v[:, a0 : a0 + n_audio]) for k, v in _spatial(scene).items()},
             }
         )
     return samples
+
+
+def _spatial(scene: Scene) -> dict[str, np.ndarray]:
+    """The scene's binaural and FOA renders, those it has (a scene built without them has (C, 0) arrays)."""
+    return {k: v for k, v in (("binaural", scene.binaural), ("foa", scene.foa)) if v.shape[-1] == scene.audio.shape[-1]}
 
 
 def scene_seed(seed: int, split: str, index: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 _TIME_AXIS = {"audio": -1, "envelope": -1, "depth": 0, "depth_emb": 0, "boxes": 0, "box_mask": 0, "motion": 0}
+_TIME_AXIS.update(binaural=-1, foa=-1)
 _RATE_KEY = {
     "audio": "sample_rate",
     "envelope": "sample_rate",
@@ -22,6 +23,8 @@ _RATE_KEY = {
     "boxes": "box_fps",
     "box_mask": "box_fps",
     "motion": "box_fps",
+    "binaural": "sample_rate",
+    "foa": "sample_rate",
 }
 
 
@@ -69,13 +72,14 @@ def crop(sample: dict[str, Any], seconds: float, rng: np.random.Generator | None
 
 
 def peak_normalise(sample: dict[str, Any], eps: float = 1e-8) -> dict[str, Any]:
-    """Scale audio (and its envelope, which is linear in amplitude) so the chunk's peak is 1."""
+    """Scale audio (and its envelope and 3-D renders, linear in amplitude) so the chunk's peak is 1."""
     if "audio" not in sample:
         return sample
     gain = 1.0 / max(float(np.abs(sample["audio"]).max()), eps)
     out = dict(sample, audio=(sample["audio"] * gain).astype(np.float32))
-    if "envelope" in sample:
-        out["envelope"] = (sample["envelope"] * gain).astype(np.float32)
+    for name in ("envelope", "binaural", "foa"):
+        if name in sample:
+            out[name] = (sample[name] * gain).astype(np.float32)
     return out
 
 

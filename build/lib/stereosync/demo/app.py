@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stereosync import quiet
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,29 @@ def reference_for(upload: str | None, example: str | None, examples: dict[str, P
     return None
 
 
+OUTPUT_FORMATS = ("stereo", "binaural", "foa")
+RECIPE_MODELS = "recipe"
+"""The vision choice that keeps the engine's models (the recipe's ``data.predict_models`` or ``--predict-models``)."""
+
+
+def vision_choices() -> list[tuple[str, str]]:
+    """(label, value) of the vision-model dropdown: the engine's own models, then each preset that needs no
+    download (``real`` needs the downloaded models, so it is offered only through ``--predict-models``)."""
+    from stereosync.extract.factory import list_presets
+
+    presets = [(f"{name}: {text}", name) for name, text in list_presets().items() if name != "real"]
+    return [("the recipe's models", RECIPE_MODELS), *presets]
+
+
+def listening_pair(audio):
+    """(2, T) for the figures: stereo and binaural as they are; first-order ambisonics (W, Y, Z, X; SN3D) decoded
+    to two virtual cardioids facing left and right (``0.5 (W ± Y)``)."""
+    if audio.shape[0] == 4:
+        w, y = audio[0], audio[1]
+        return np.stack([0.5 * (w + y), 0.5 * (w - y)]).astype(audio.dtype)
+    return audio
+
+
 def build_app(engine: Any):
     """The Blocks page around an :class:`stereosync.demo.engine.Engine`."""
     import gradio as gr
@@ -51,7 +76,17 @@ def build_app(engine: Any):
     examples = example_sounds()
     sampler = engine.base_sampler
 
-    def generate(video, reference_audio, example, seed, cfg_scale, steps, progress=gr.Progress()):  # noqa: B008
+    def generate(
+        video,
+        reference_audio,
+        example,
+        seed,
+        cfg_scale,
+        steps,
+        output_format="stereo",
+        vision=RECIPE_MODELS,
+        progress=gr.Progress(),  # noqa: B008
+    ):
         if not video:
             raise gr.Error("Upload a video first.")
         try:
@@ -63,18 +98,20 @@ def build_app(engine: Any):
                 cfg_scale=float(cfg_scale),
                 steps=int(steps),
                 progress=lambda frac, text: progress(frac, desc=text),
+                output_format=str(output_format or "stereo"),
+                vision_preset=None if vision in (None, "", RECIPE_MODELS) else str(vision),
             )
         except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page; the log has the rest
             log.exception("generation failed")
             raise gr.Error(str(err) or type(err).__name__) from err
         import torch
 
-        audio = torch.from_numpy(result.audio)
+        audio = torch.from_numpy(listening_pair(result.audio))
         ref = None if result.reference is None else torch.from_numpy(result.reference)
         title = Path(video).name
         pan = plots.pan_figure(audio, result.boxes, result.box_mask, result.sample_rate, ref, f"pan vs box: {title}")
         spec = plots.spectrogram_figure(audio, result.sample_rate, f"generated: {title}")
-        return str(result.mp4), str(result.wav), pan, spec
+        return None if result.mp4 is None else str(result.mp4), str(result.wav), pan, spec
 
     with gr.Blocks(title="StereoSync demo") as app:
         gr.Markdown(
@@ -94,15 +131,24 @@ def build_app(engine: Any):
                     seed_in = gr.Number(value=0, precision=0, label="seed")
                     cfg_in = gr.Slider(1.0, 8.0, value=float(sampler.cfg_scale), step=0.5, label="CFG scale")
                     steps_in = gr.Slider(4, 200, value=int(sampler.steps), step=1, label="sampling steps")
+                vision_in = gr.Dropdown(
+                    vision_choices(), value=RECIPE_MODELS, label="vision models (who is on screen)", elem_id="vision_in"
+                )
+                format_in = gr.Radio(
+                    list(OUTPUT_FORMATS),
+                    value="stereo",
+                    label="output: stereo, binaural (headphones) or first-order ambisonics (ambiX wav, 360° video)",
+                    elem_id="format_in",
+                )
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
                 video_out = gr.Video(label="video with the generated stereo audio", elem_id="video_out")
-                wav_out = gr.File(label="generated audio (wav)", elem_id="wav_out")
+                wav_out = gr.File(label="generated audio (wav; ambiX for first-order ambisonics)", elem_id="wav_out")
                 pan_out = gr.Plot(label="pan vs box centres")
                 spec_out = gr.Plot(label="L/R spectrograms")
         button.click(
             generate,
-            inputs=[video_in, ref_in, example_in, seed_in, cfg_in, steps_in],
+            inputs=[video_in, ref_in, example_in, seed_in, cfg_in, steps_in, format_in, vision_in],
             outputs=[video_out, wav_out, pan_out, spec_out],
             api_name="generate",
         )

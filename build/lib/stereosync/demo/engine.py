@@ -10,6 +10,7 @@ trainable weights are loaded from a Lightning checkpoint (``.ckpt``) or an expor
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -33,9 +34,9 @@ Progress = Callable[[float, str], None]
 class Result:
     """What one generation produced (``run``: its folder, with ``features/`` and ``out/``)."""
 
-    mp4: Path
+    mp4: Path | None  # None for first-order ambisonics (an ambiX wav only)
     wav: Path
-    audio: np.ndarray  # (2, T) float32 at ``sample_rate``
+    audio: np.ndarray  # (C, T) float32 at ``sample_rate``: C = 2 (stereo, binaural) or 4 (FOA W, Y, Z, X)
     sample_rate: int
     duration: float
     boxes: torch.Tensor  # (FB, K, 4) at 30 fps over the whole video
@@ -51,16 +52,21 @@ class _Collect(pl.Callback):
         super().__init__()
         self.progress, self.chunks, self.done = progress, max(chunks, 1), 0
         self.boxes: list[tuple[float, torch.Tensor, torch.Tensor]] = []
+        self.started: float | None = None
 
     def on_predict_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        import time
+
         sampler = pl_module.sampler
         n = len(batch["__key__"])
+        self.started = self.started or time.monotonic()
 
         def on_step(step: int, steps: int) -> None:
-            frac = (self.done + n * step / steps) / self.chunks
+            done = self.done + n * step / steps
+            frac = done / self.chunks
             last = min(self.done + n, self.chunks)
             text = f"generating audio: chunks {self.done + 1}-{last} of {self.chunks}, step {step}/{steps}"
-            self.progress(0.3 + 0.6 * min(frac, 1.0), text)
+            self.progress(0.3 + 0.6 * min(frac, 1.0), text + time_left(time.monotonic() - self.started, frac))
 
         sampler.on_step = on_step
 
@@ -69,6 +75,30 @@ class _Collect(pl.Callback):
             self.boxes.append((float(meta["start"]), boxes.cpu(), mask.cpu()))
         self.done += len(batch["__key__"])
         pl_module.sampler.on_step = None
+
+
+def time_left(elapsed: float, fraction: float) -> str:
+    """``", about 2 min 10 s left"`` from the time a stage has taken for ``fraction`` of its work (empty at first)."""
+    if fraction < 0.02 or elapsed < 0.2:
+        return ""
+    left = round(elapsed * (1 - fraction) / fraction)
+    if left >= 60:
+        return f", about {left // 60} min {left % 60} s left"
+    return f", about {left} s left" if left >= 1 else ", under a second left"
+
+
+def extraction_progress(progress: Progress, chunks: int) -> Callable[[str, int], None]:
+    """The extraction's per-chunk callback as the page's progress (5-30 %), with the time left."""
+    import time
+
+    started = time.monotonic()
+
+    def on_chunks(key: str, written: int) -> None:
+        frac = min(written / max(chunks, 1), 1.0)
+        text = f"extracting features (depth, boxes, motion): chunk {written} of {chunks}"
+        progress(0.05 + 0.25 * frac, text + time_left(time.monotonic() - started, frac))
+
+    return on_chunks
 
 
 def whole_video_boxes(
@@ -172,8 +202,14 @@ class Engine:
         steps: int | None = None,
         progress: Progress | None = None,
         callbacks: Sequence[pl.Callback] = (),
+        output_format: str = "stereo",
+        vision_preset: str | None = None,
     ) -> Result:
         """Voice ``video``; ``reference_audio`` gives the timbre (needed for a silent video).
+
+        ``output_format``: ``stereo``, ``binaural`` (the video with headphone audio) or ``foa`` (an ambiX wav,
+        ``Result.mp4`` is None; ``Result.audio`` holds its four channels W, Y, Z, X). ``vision_preset``: the
+        feature-extraction preset for this video (``auto``, ``people``, ``tiny`` …; default: the engine's models).
 
         ``callbacks`` run before the prediction writer (``bench/predict.py`` times the stages with one).
 
@@ -218,9 +254,12 @@ class Engine:
                 "predict_dir": str(run / "features"),
                 "clap_reference": None if reference_audio is None else str(reference_audio),
                 "envelope_reference": None,
+                "output_format": output_format,
+                **({"predict_models": {"preset": vision_preset}} if vision_preset else {}),
             }
         )
         collect = _Collect(progress, chunks)
+        writer = PredictionWriter(output_dir=str(run / "out"))
         trainer = pl.Trainer(
             accelerator="auto",
             devices=1,
@@ -228,14 +267,18 @@ class Engine:
             enable_checkpointing=False,
             enable_progress_bar=False,
             enable_model_summary=False,
-            callbacks=[*callbacks, PredictionWriter(output_dir=str(run / "out")), collect],
+            callbacks=[*callbacks, writer, collect],
             default_root_dir=str(run),
         )
+        dm.extraction_progress = extraction_progress(progress, chunks)
         progress(0.05, "extracting features (depth, boxes, motion)")
         trainer.predict(self.module, datamodule=dm, return_predictions=False)
         progress(0.95, "muxing the audio into the video")
-        mp4 = next((run / "out").rglob("*.mp4"))
-        wav = mp4.with_suffix(".wav")
+        if writer.summary is not None and writer.summary["failed"]:  # one video: its failure is the request's
+            failure = json.loads(Path(writer.summary["failures"]).read_text().splitlines()[0])
+            raise ValueError(f"{video.name}: the {failure['stage']} stage failed: {failure['error']}")
+        mp4 = next((p for p in sorted((run / "out").rglob("*")) if p.suffix in (".mp4", ".mov", ".mkv")), None)
+        wav = next((run / "out").rglob("*.wav"))
         import soundfile
 
         audio, rate = soundfile.read(str(wav), dtype="float32", always_2d=True)

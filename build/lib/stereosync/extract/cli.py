@@ -56,10 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default=m.preset,
-        help="tiny: the shipped synthetic-domain detector and depth model, no image encoder, K=2 "
-        "(docs/tiny_vision.md); it sets the model flags left at their defaults",
+        help="auto: per video tiny or people; people: OpenCV's HOG pedestrian detector and depth drawn from its "
+        "boxes; tiny: the shipped synthetic-domain detector and depth model; all three K=2, no image encoder, no "
+        "download (docs/vision_presets.md); a preset sets the model flags left at their defaults",
     )
-    mod.add_argument("--depth-backend", choices=["transformers", "rollingdepth", "tiny"], default=m.depth_backend)
+    backends = ["transformers", "rollingdepth", "tiny", "boxes", "room", "auto"]
+    mod.add_argument("--depth-backend", choices=backends, default=m.depth_backend)
     mod.add_argument("--depth-model", default=m.depth_model, help="depth model folder or hub id")
     mod.add_argument(
         "--image-encoder",

@@ -7,9 +7,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from stereosync.extract._torch import resolve_device, resolve_dtype
+from stereosync.extract.auto_vision import AUTO
+from stereosync.extract.box_depth import BOX_DEPTH, ROOM_DEPTH
 from stereosync.extract.depth import DEFAULT_DEPTH_MODEL
 from stereosync.extract.detector import DEFAULT_DETECTOR
 from stereosync.extract.features import Featurizer
+from stereosync.extract.hog_detector import HOG_DETECTOR
 from stereosync.extract.image_encoder import DEFAULT_IMAGE_ENCODER
 from stereosync.extract.tiny_depth import TINY_DEPTH
 from stereosync.extract.tiny_detector import TINY_DETECTOR
@@ -17,18 +20,35 @@ from stereosync.extract.tiny_nets import is_tiny_weights
 
 log = logging.getLogger(__name__)
 
-# Field values a preset gives the fields left at their defaults. ``tiny``: the shipped synthetic-domain
-# detector and depth model (docs/tiny_vision.md), the tiny recipe's two character slots and no image encoder.
+# Field values a preset gives the fields left at their defaults (docs/vision_presets.md). ``tiny``: the shipped
+# synthetic-domain detector and depth model, the tiny recipe's two character slots and no image encoder;
+# ``people``: real footage without a download (OpenCV's HOG pedestrian detector a few times a second, tracks
+# that must last before they count, depth maps drawn from the boxes); ``auto``: per video, whichever of the two
+# fits (stereosync.extract.auto_vision). ``real``: the downloaded models of the paper's recipe.
+_SMALL = {"image_encoder": "none", "depth_size": (36, 64), "num_objects": 2}
 PRESETS: dict[str, dict[str, Any]] = {
     "real": {},
-    "tiny": {
-        "depth_model": TINY_DEPTH,
-        "image_encoder": "none",
-        "depth_size": (36, 64),
-        "detector": TINY_DETECTOR,
-        "num_objects": 2,
+    "tiny": {**_SMALL, "depth_model": TINY_DEPTH, "detector": TINY_DETECTOR, "track_activation_threshold": 0.4},
+    "people": {
+        **_SMALL,
+        "depth_backend": BOX_DEPTH,
+        "detector": HOG_DETECTOR,
+        "track_activation_threshold": 0.55,
+        "track_min_frames": 6,
     },
+    AUTO: {**_SMALL, "depth_backend": AUTO, "detector": AUTO},
 }
+PRESET_HELP = {
+    "auto": "per video: the tiny models on a synthetic scene, the people models on real footage (no download)",
+    "people": "real footage, no download: OpenCV HOG pedestrian detector + ByteTrack, depth drawn from the boxes",
+    "tiny": "the synthetic scenes' shipped tiny detector and depth model (no download)",
+    "real": "RT-DETR, Depth Anything V2 and CLIP (downloaded from the Hugging Face hub)",
+}
+
+
+def list_presets() -> dict[str, str]:
+    """Preset names (for ``data.predict_models: {preset: ...}``) with a one-line description each, default first."""
+    return dict(PRESET_HELP)
 
 
 @dataclass
@@ -36,10 +56,13 @@ class ModelConfig:
     """Which models extract the features.
 
     Attributes:
-        preset: ``real`` (the defaults below: Depth Anything V2, CLIP, RT-DETR) or ``tiny`` (the shipped
-            synthetic-domain depth model and detector, no image encoder, K = 2; see :data:`PRESETS`). A preset
-            sets the fields left at their defaults; fields given another value keep it.
-        depth_backend: ``transformers``, ``rollingdepth`` or ``tiny`` (the schema needs ``depth`` or
+        preset: ``real`` (the defaults below: Depth Anything V2, CLIP, RT-DETR), ``tiny`` (the shipped
+            synthetic-domain depth model and detector, no image encoder, K = 2), ``people`` (OpenCV's HOG
+            pedestrian detector, depth maps from the boxes, K = 2) or ``auto`` (``tiny`` or ``people`` per
+            video); see :data:`PRESETS` and :func:`list_presets`. A preset sets the fields left at their
+            defaults; fields given another value keep it.
+        depth_backend: ``transformers``, ``rollingdepth``, ``tiny``, ``boxes`` (maps drawn from the tracked
+            boxes), ``room`` (the synthetic empty room's map) or ``auto`` (the schema needs ``depth`` or
             ``depth_emb``); a ``.safetensors`` ``depth_model`` under ``transformers`` is a tiny depth model.
         depth_model: folder or hub id of a ``transformers`` depth model, RollingDepth's checkpoint, or a tiny
             depth model's ``.safetensors`` file (``pkg://`` URLs name files shipped in a package).
@@ -47,13 +70,15 @@ class ModelConfig:
             (e.g. the paper's ``open_clip:EVA01-g-14:/models/eva01_g14.bin``) or ``none`` (no ``depth_emb``).
         depth_size: (H, W) of the stored small depth maps; None stores none.
         tracker: ``bytetrack`` (detector + ByteTrack) or ``masa``.
-        detector: ``transformers`` object-detector folder/hub id, or a tiny detector's ``.safetensors`` file
-            (ByteTrack only).
+        detector: ``transformers`` object-detector folder/hub id, a tiny detector's ``.safetensors`` file,
+            ``opencv-hog-people`` or ``auto`` (ByteTrack only).
         detector_threshold: minimum detection score (keep it low: ByteTrack uses low-score boxes too).
         track_activation_threshold: ByteTrack score above which a detection may start a track.
         track_buffer: frames (at 30 fps) ByteTrack keeps a lost track for re-identification.
         track_match_threshold: ByteTrack matching threshold on 1 - IoU (higher = looser; small or fast
             objects re-acquire better with 0.9-0.95, crowded scenes swap ids less with 0.8).
+        track_min_frames: consecutive 30-fps frames a ByteTrack track needs before it is reported (short tracks
+            are mostly false detections).
         masa_config: MASA model config file (MASA only).
         masa_checkpoint: MASA weights file (MASA only).
         classes: detector labels to track.
@@ -77,6 +102,7 @@ class ModelConfig:
     track_activation_threshold: float = 0.25
     track_buffer: int = 30
     track_match_threshold: float = 0.8
+    track_min_frames: int = 1
     masa_config: str | None = None
     masa_checkpoint: str | None = None
     classes: tuple[str, ...] = ("person",)
@@ -105,9 +131,13 @@ def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.precision, device)
     log.info("extraction models on %s (%s)", device, dtype)
-    depth = _depth(cfg, device, dtype)
+    if AUTO in (cfg.detector, cfg.depth_backend) and (cfg.detector, cfg.depth_backend) != (AUTO, AUTO):
+        raise ValueError("detector 'auto' and depth_backend 'auto' go together (preset: auto)")
+    if cfg.detector == AUTO:
+        tracker, depth = _auto(cfg, device, dtype)
+    else:
+        depth, tracker = _depth(cfg, device, dtype), _tracker(cfg, device, dtype)
     encoder = _image_encoder(cfg, device, dtype)
-    tracker = _tracker(cfg, device, dtype)
 
     from stereosync.clap import ClapAudioEncoder
 
@@ -131,7 +161,22 @@ def build_featurizer(cfg: ModelConfig) -> tuple[Featurizer, dict[str, Any]]:
     return featurizer, names
 
 
+def build_tracker(cfg: ModelConfig):
+    """Only the boxes backend of ``cfg`` (for measuring detectors and trackers without the other models)."""
+    device = resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.precision, device)
+    return _auto(cfg, device, dtype)[0] if cfg.detector == AUTO else _tracker(cfg, device, dtype)
+
+
 def _depth(cfg: ModelConfig, device, dtype):
+    if cfg.depth_backend in (BOX_DEPTH, ROOM_DEPTH):
+        from stereosync.extract.box_depth import BoxDepth
+
+        if cfg.depth_size is None or cfg.image_encoder != "none":
+            raise ValueError(
+                f"depth_backend {cfg.depth_backend!r} writes small maps only: needs depth_size and no image_encoder"
+            )
+        return BoxDepth(cfg.depth_size, cfg.depth_backend)
     if cfg.depth_backend == "tiny" or (cfg.depth_backend == "transformers" and is_tiny_weights(cfg.depth_model)):
         from stereosync.extract.tiny_depth import TinyDepth
 
@@ -144,7 +189,9 @@ def _depth(cfg: ModelConfig, device, dtype):
         from stereosync.extract.rollingdepth import RollingDepthBackend
 
         return RollingDepthBackend(cfg.depth_model, device, dtype)
-    raise ValueError(f"depth_backend must be transformers, rollingdepth or tiny, got {cfg.depth_backend!r}")
+    raise ValueError(
+        f"depth_backend must be transformers, rollingdepth, tiny, boxes or room, got {cfg.depth_backend!r}"
+    )
 
 
 def _image_encoder(cfg: ModelConfig, device, dtype):
@@ -171,21 +218,39 @@ def _tracker(cfg: ModelConfig, device, dtype):
         raise ValueError(f"tracker must be bytetrack or masa, got {cfg.tracker!r}")
     from stereosync.extract.tracking import ByteTrackTracker
 
-    if is_tiny_weights(cfg.detector):
-        from stereosync.extract.tiny_detector import TinyDetector
-
-        detector = TinyDetector.from_file(
-            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
-        )
-    else:
-        from stereosync.extract.detector import TransformersDetector
-
-        detector = TransformersDetector.from_pretrained(
-            cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
-        )
     return ByteTrackTracker(
-        detector,
+        _detector(cfg, device, dtype),
         track_activation_threshold=cfg.track_activation_threshold,
         lost_track_buffer=cfg.track_buffer,
         minimum_matching_threshold=cfg.track_match_threshold,
+        minimum_consecutive_frames=cfg.track_min_frames,
     )
+
+
+def _detector(cfg: ModelConfig, device, dtype):
+    if cfg.detector == HOG_DETECTOR:
+        from stereosync.extract.hog_detector import HogPeopleDetector
+
+        return HogPeopleDetector(cfg.classes, cfg.detector_threshold)
+    if is_tiny_weights(cfg.detector):
+        from stereosync.extract.tiny_detector import TinyDetector
+
+        return TinyDetector.from_file(cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype)
+    from stereosync.extract.detector import TransformersDetector
+
+    return TransformersDetector.from_pretrained(
+        cfg.detector, cfg.classes, cfg.detector_threshold, device, cfg.batch_size, dtype
+    )
+
+
+def _auto(cfg: ModelConfig, device, dtype):
+    """The ``auto`` preset's tracker and depth backend: both presets' models behind one per-video choice."""
+    from stereosync.extract.auto_vision import AutoChoice, AutoDepth, AutoTracker
+    from stereosync.extract.tiny_detector import TinyDetector
+
+    common = {"device": cfg.device, "precision": cfg.precision, "batch_size": cfg.batch_size}
+    subs = {name: ModelConfig(preset=name, **common) for name in ("tiny", "people")}
+    probe = TinyDetector.from_file(subs["tiny"].detector, device=device, batch_size=cfg.batch_size, dtype=dtype)
+    choice = AutoChoice(probe, min_score=subs["tiny"].track_activation_threshold)
+    tracker = AutoTracker(choice, {k: _tracker(c, device, dtype) for k, c in subs.items()})
+    return tracker, AutoDepth(choice, {k: _depth(c, device, dtype) for k, c in subs.items()})

@@ -125,6 +125,10 @@ class Featurizer:
 
     def _depth(self, chunks: Sequence[Chunk], out: list[dict]) -> None:
         fd = len(chunks[0].depth_frames)
+        if getattr(self.depth, "needs_boxes", False):  # maps drawn from the tracked boxes (no depth model)
+            for members in out:
+                members["depth"] = self.depth.from_boxes(members["boxes"], members["box_mask"], fd)
+            return
         maps = self.depth(np.concatenate([c.depth_frames for c in chunks]))  # (B * FD, h, w), near = 1
         small = resize_maps(maps, self.depth_size).numpy() if self.depth_size else None
         emb = self.image_encoder(maps).numpy() if self.image_encoder is not None else None

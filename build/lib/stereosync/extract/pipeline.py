@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,7 @@ class _VideoJob:
         self.committed, self.stats = committed, stats
         self.report = DecodeReport()
         self._content_id: str | None = None
+        self.on_chunks: Callable[[str, int], None] | None = None
         self.written = 0
         self.corrupt: list[int] = []
 
@@ -163,14 +165,20 @@ class _VideoJob:
                 sample["audio"] = chunk.audio
             self.sink.write(sample, self.video.key, chunk.index)
             self.written += 1
+        if self.on_chunks is not None:
+            self.on_chunks(self.video.key, self.written)
 
 
-def run_extraction(cfg: ExtractConfig, featurizer: Featurizer) -> dict[str, Any]:
+def run_extraction(
+    cfg: ExtractConfig, featurizer: Featurizer, on_chunks: Callable[[str, int], None] | None = None
+) -> dict[str, Any]:
     """Extract this process's partition of ``cfg.inputs`` into shards under ``cfg.out``.
 
     Args:
         cfg: the run.
         featurizer: the models.
+        on_chunks: called with (video key, chunks of that video written so far) after each batch of chunks
+            (a caller's progress display; the demo estimates the time left from it).
 
     Returns:
         The run summary (also written to ``summary-pNNNN.json``).
@@ -203,7 +211,7 @@ def run_extraction(cfg: ExtractConfig, featurizer: Featurizer) -> dict[str, Any]
     bar = tqdm(todo, unit="video", desc=f"extract {tag}", disable=not cfg.progress_bar, dynamic_ncols=True)
     try:
         for video in bar:
-            _run_one(video, cfg, featurizer, sink, failures, prog.chunks.get(video.key, set()), stats)
+            _run_one(video, cfg, featurizer, sink, failures, prog.chunks.get(video.key, set()), stats, on_chunks)
             bar.set_postfix(chunks=sink.samples, failed=stats["videos_failed"])
     finally:
         shards = sink.close()
@@ -233,8 +241,10 @@ def _run_one(
     failures: FailureLog,
     committed: set[int],
     stats: Counter,
+    on_chunks: Callable[[str, int], None] | None = None,
 ) -> None:
     job = _VideoJob(video, cfg, featurizer, sink, committed, stats)
+    job.on_chunks = on_chunks
     try:
         job.run()
     except (errors.ExtractError, Exception) as err:  # noqa: BLE001 - any bad input is recorded, the run goes on

@@ -31,6 +31,7 @@ from stereosync.extract.tiny_depth import KIND as DEPTH_KIND
 from stereosync.extract.tiny_depth import TinyDepthNet
 from stereosync.extract.tiny_detector import KIND as DETECTOR_KIND
 from stereosync.extract.tiny_detector import TinyDetectorNet
+from stereosync.extract.tiny_negatives import negative_frames
 from stereosync.extract.tiny_nets import save_model, to_input
 from stereosync.extract.tiny_targets import augment, detector_loss, detector_targets
 
@@ -58,8 +59,21 @@ def _schedule(opt: torch.optim.Optimizer, lr: float, step: int, steps: int, warm
         group["lr"] = lr * scale
 
 
-def train_detector(frames, boxes, steps: int, batch_size: int, lr: float, seed: int, width: int) -> TinyDetectorNet:
-    """Fit a :class:`TinyDetectorNet` on frames (N, H, W, 3) uint8 and per-frame normalised boxes."""
+def train_detector(
+    frames, boxes, steps: int, batch_size: int, lr: float, seed: int, width: int, negatives=None, neg_share=0.0
+) -> TinyDetectorNet:
+    """Fit a :class:`TinyDetectorNet` on frames (N, H, W, 3) uint8 and per-frame normalised boxes.
+
+    ``negatives`` (M, H, W, 3) are real frames with no one in them; ``neg_share`` of each batch is drawn from
+    them with an empty target, so the heatmap learns to stay low off the synthetic domain.
+    """
+    if negatives is not None and len(negatives) and neg_share > 0:
+        frames = np.concatenate([frames, negatives])
+        boxes = list(boxes) + [np.zeros((0, 4), np.float32)] * len(negatives)
+        n_pos = len(frames) - len(negatives)
+    else:
+        n_pos, neg_share = len(frames), 0.0
+    n_neg = int(round(batch_size * neg_share))
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     net = TinyDetectorNet(width, tuple(frames.shape[1:3])).train()
@@ -67,7 +81,9 @@ def train_detector(frames, boxes, steps: int, batch_size: int, lr: float, seed: 
     grid = tuple(s // net.stride for s in net.input_size)
     t0 = time.perf_counter()
     for step in range(steps):
-        idx = torch.randint(len(frames), (batch_size,), generator=gen).numpy()
+        idx = torch.randint(n_pos, (batch_size - n_neg,), generator=gen).numpy()
+        if n_neg:
+            idx = np.concatenate([idx, n_pos + torch.randint(len(frames) - n_pos, (n_neg,), generator=gen).numpy()])
         flip = torch.rand(batch_size, generator=gen).numpy() < 0.5
         x = to_input(frames[idx], net.input_size, "cpu", torch.float32)
         x = torch.where(torch.from_numpy(flip)[:, None, None, None], x.flip(-1), x)
@@ -122,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--width", type=int, default=24, help="channels at stride 4")
     p.add_argument("--every", type=int, default=4, help="detector: every N-th 30-fps frame of each scene")
+    p.add_argument(
+        "--negatives",
+        type=float,
+        default=0.25,
+        help="detector: share of each batch from real frames "
+        "without people (stereosync.extract.tiny_negatives, train split); 0 = synthetic only",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-level", default="INFO")
@@ -137,7 +160,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     if detector:
         frames, boxes = detector_data(videos, args.every)
         del videos
-        net = train_detector(frames, boxes, steps, args.batch_size, args.lr, args.seed, args.width)
+        negatives = negative_frames("train", tuple(frames.shape[1:3]), seed=args.seed) if args.negatives else None
+        net = train_detector(
+            frames, boxes, steps, args.batch_size, args.lr, args.seed, args.width, negatives, args.negatives
+        )
     else:
         frames, depth = depth_data(videos)
         del videos
@@ -146,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "recipe": f"python -m stereosync.extract.tiny_train --model {args.model}",
         "scenes": scenes,
         "frames": len(frames),
+        "negatives": (len(negatives) if negatives is not None else 0, args.negatives) if detector else None,
         "steps": steps,
         "batch_size": args.batch_size,
         "lr": args.lr,

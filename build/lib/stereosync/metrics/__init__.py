@@ -1,4 +1,5 @@
-"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking.
+"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking;
+binaural and FOA direction metrics (docs/spatial_audio.md).
 
 Each metric is a ``torchmetrics.Metric`` whose states are sums reduced across ranks; the maths lives in
 :mod:`stereosync.metrics.functional`. Networks (FAD embedder, learned localiser) are injected, never built
@@ -6,10 +7,12 @@ or downloaded by a metric, and never stored in a metric's ``state_dict``.
 """
 
 from stereosync.metrics.av_align import AVAlign
+from stereosync.metrics.binaural_align import BinauralAlign
 from stereosync.metrics.collection import build_metrics
 from stereosync.metrics.e_l1 import EL1
 from stereosync.metrics.embedders import AudioEmbedder, StereoEmbedder
 from stereosync.metrics.fad import FAD
+from stereosync.metrics.foa_doa import FoaDoaError
 from stereosync.metrics.functional.localiser import EventLocaliser, IldLocaliser
 from stereosync.metrics.functional.spatial_av_align import spatial_av_align_counts
 from stereosync.metrics.pan_tracking import PanTracking
@@ -18,9 +21,11 @@ from stereosync.metrics.spatial_av_align import SpatialAVAlign
 __all__ = [
     "AVAlign",
     "AudioEmbedder",
+    "BinauralAlign",
     "EL1",
     "EventLocaliser",
     "FAD",
+    "FoaDoaError",
     "IldLocaliser",
     "PanTracking",
     "SpatialAVAlign",

@@ -8,14 +8,19 @@ import torch
 from torchmetrics import Metric, MetricCollection
 
 from stereosync.metrics.av_align import AVAlign
+from stereosync.metrics.binaural_align import BinauralAlign
 from stereosync.metrics.e_l1 import EL1
 from stereosync.metrics.embedders import StereoEmbedder
 from stereosync.metrics.fad import FAD
+from stereosync.metrics.foa_doa import FoaDoaError
 from stereosync.metrics.functional.localiser import EventLocaliser
 from stereosync.metrics.pan_tracking import PanTracking
 from stereosync.metrics.spatial_av_align import SpatialAVAlign
 
 log = logging.getLogger(__name__)
+
+SPATIAL_FORMAT_KEYS = ("binaural_spatial_av_align", "azimuth_mae", "foa_doa_error")
+"""Keys of the binaural and FOA metrics (``spatial_formats=True``)."""
 
 
 def build_metrics(
@@ -27,12 +32,14 @@ def build_metrics(
     video_fps: float | None = None,
     localiser: EventLocaliser | None = None,
     prefix: str | None = None,
+    spatial_formats: bool = False,
 ) -> MetricCollection:
     """All evaluation metrics in one collection.
 
     Update it with keyword arguments only (``MetricCollection`` hands each metric the ones its ``update``
     names): ``preds`` (B, 2, T) generated audio, ``target`` (B, 2, T) reference audio, ``boxes`` (B, FB, K, 4),
-    ``box_mask`` (B, FB, K), and ``frames`` (B, F, H, W, 3) uint8 when ``video_fps`` is set. ``compute()``
+    ``box_mask`` (B, FB, K), ``frames`` (B, F, H, W, 3) uint8 when ``video_fps`` is set, and with
+    ``spatial_formats`` optionally ``binaural`` (B, 2, T) and ``foa`` (B, 4, T) (docs/spatial_audio.md). ``compute()``
     returns a flat dict; log it with ``log_dict(collection.compute())`` (``PanTracking`` yields three values).
 
     Args:
@@ -44,6 +51,8 @@ def build_metrics(
         video_fps: frame rate of ``frames``; ``None`` leaves AV-Align out (the shards carry no frames).
         localiser: event localiser for the spatial metrics (default model-free ILD).
         prefix: key prefix, e.g. ``"val/"``.
+        spatial_formats: also score binaural and FOA audio where a batch has them (keys
+            ``binaural_spatial_av_align``, ``azimuth_mae``, ``foa_doa_error``; NaN when no batch had them).
 
     Returns:
         A ``MetricCollection`` (compute groups off: the metrics share no state) with keys ``e_l1``,
@@ -55,6 +64,9 @@ def build_metrics(
         "spatial_av_align": SpatialAVAlign(sample_rate, box_fps=box_fps, localiser=localiser),
         "pan_tracking": PanTracking(sample_rate, box_fps=box_fps, localiser=localiser),
     }
+    if spatial_formats:
+        metrics["binaural"] = BinauralAlign(sample_rate, box_fps=box_fps, localiser=localiser)
+        metrics["foa_doa_error"] = FoaDoaError(sample_rate, box_fps=box_fps, localiser=localiser)
     if video_fps is not None:
         metrics["av_align"] = AVAlign(sample_rate, video_fps=video_fps)
     if fad_embedder is None:
