@@ -9,6 +9,7 @@ a path file, so nothing is downloaded; StereoSync itself comes only from the whe
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _not_source(folder: str, names: list[str]) -> set[str]:
+    """What a copy of the checkout leaves out: git, environments, run and data outputs, build leftovers, caches."""
+    top = {".git", ".venv", "runs", "data", "build", "lightning_logs"} if Path(folder) == ROOT else set()
+    return {n for n in names if n in top or n == "__pycache__" or n.endswith(".egg-info")}
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
@@ -34,7 +41,10 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="1")
-    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "dist", ROOT]
+    # Built from a copy: a build in the checkout would leave build/ there, whose stale files a later build reuses.
+    source = tmp / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=_not_source)
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", tmp / "dist", source]
     _run(build, tmp, env)
     (wheel,) = (tmp / "dist").glob("stereosync-*.whl")
     venv = tmp / "venv"

@@ -1,1 +1,0 @@
-"""Lightning callbacks of StereoSync (installed as a top-level package beside ``stereosync``)."""

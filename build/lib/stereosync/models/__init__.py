@@ -1,1 +1,0 @@
-"""StereoSync model parts: frozen backbone, ControlNet, conditioning encoders, objective, sampler."""

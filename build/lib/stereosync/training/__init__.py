@@ -1,1 +1,0 @@
-"""Training mechanics the LightningModule delegates to: the non-finite guard, clipping, checkpoint contents."""
