@@ -96,6 +96,7 @@ def make_snapshot(snapshot: Snapshot, folder: str | Path, seed: int = 0) -> Path
         if folder.exists():
             shutil.rmtree(folder)
         shutil.move(tmp, folder)
+        folder.chmod(0o755)  # mkdtemp's 0700 would hide the folder from other users of a shared cache
         Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
     log.info("%s: wrote %s (%.1f M parameters)", snapshot.hub_id, folder, count_parameters(model) / 1e6)
     return folder
