@@ -58,7 +58,7 @@ def overlay(work: Path, where: dict[str, Path], steps: int, sampler_steps: int) 
             "default_root_dir": str(work / "runs"),
             "callbacks": [
                 {
-                    "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                    "class_path": "stereosync.training.run_checkpoint.RunFolderModelCheckpoint",
                     "init_args": {"save_last": True, "save_top_k": -1, "every_n_train_steps": 1},
                 },
                 {"class_path": "callbacks.test_writer.TestOutputWriter"},
