@@ -31,6 +31,7 @@ DTYPES = {
     torch.bool: "BOOL",
 }
 """torch dtype → safetensors dtype name."""
+_ITEMSIZE = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
 _MAX_HEADER = 100_000_000  # the reference implementation's limit: a larger length means a corrupt file
 
@@ -60,26 +61,36 @@ def write_streaming(
     path: str | os.PathLike,
     tensors: Iterable[tuple[str, torch.Tensor]] | Mapping[str, torch.Tensor],
     metadata: Mapping[str, str] | None = None,
+    spec: Mapping[str, tuple[tuple[int, ...], str]] | None = None,
 ) -> int:
     """Write tensors to a safetensors file one at a time; the file appears only when complete.
 
     Args:
         path: output file; written as ``<path>.partial`` and renamed at the end, so a killed run leaves no
             file that looks finished.
-        tensors: ``(name, tensor)`` pairs or a mapping, on the CPU. Each tensor's bytes are written as they are
-            reached (one tensor-sized temporary at most, for a non-contiguous tensor).
+        tensors: ``(name, tensor)`` pairs or a mapping, on the CPU. With ``spec`` this may be a generator that
+            makes each tensor when asked, so only one tensor (or the module that makes it) is ever in memory.
         metadata: string pairs stored under ``__metadata__`` (default ``{"format": "pt"}``, as
             ``safetensors.torch`` writes).
+        spec: name → (shape, safetensors dtype) of every tensor, in the order ``tensors`` yields them: the
+            header is written from it before the first tensor exists. Each tensor is checked against it.
 
     Returns:
         The file size in bytes.
+
+    Raises:
+        ValueError: a yielded tensor does not match ``spec`` (name, shape or dtype), or ``tensors`` ends early.
     """
-    items = list(tensors.items() if isinstance(tensors, Mapping) else tensors)
+    if isinstance(tensors, Mapping):
+        tensors = list(tensors.items())
+    if spec is None:
+        tensors = list(tensors)
+        spec = {name: (tuple(t.shape), DTYPES[t.dtype]) for name, t in tensors}
     header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
     offset = 0
-    for name, t in items:
-        size = t.numel() * t.element_size()
-        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+    for name, (shape, dtype) in spec.items():
+        size = _numel(shape) * _ITEMSIZE[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
         offset += size
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)  # the reference writer pads the header to 8 bytes with spaces
@@ -88,11 +99,29 @@ def write_streaming(
     with open(partial, "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
-        for _, t in items:
-            # uint8 view: numpy has no bfloat16, and bytes are what the file holds
-            f.write(t.detach().contiguous().view(-1).view(torch.uint8).numpy().data)
+        _write_tensors(f, tensors, spec)
     os.replace(partial, path)
     return path.stat().st_size
+
+
+def _write_tensors(f, tensors: Iterable[tuple[str, torch.Tensor]], spec: Mapping) -> None:
+    expected = iter(spec.items())
+    for name, t in tensors:
+        want, (shape, dtype) = next(expected, (None, ((), "")))
+        if (name, tuple(t.shape), DTYPES[t.dtype]) != (want, tuple(shape), dtype):
+            raise ValueError(f"tensor {name} {tuple(t.shape)} {t.dtype} does not match the header's {want} {shape}")
+        # uint8 view: numpy has no bfloat16, and bytes are what the file holds
+        f.write(t.detach().contiguous().view(-1).view(torch.uint8).numpy().data)
+    missing = [name for name, _ in expected]
+    if missing:
+        raise ValueError(f"{len(missing)} tensors of the header were never given, e.g. {missing[:3]}")
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str, str]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -71,11 +73,14 @@ def folder_complete(folder: str | Path, model_config: str | dict = "sao_1_0") ->
 def make_sao_folder(folder: str | Path, model_config: str | dict = "sao_1_0", seed: int = 0) -> Path:
     """Write a downloaded-layout SAO folder with random weights, unless a complete one is there.
 
+    The weights are made part by part as the file is written (:func:`_tensor_stream`): peak memory is the VAE
+    (0.6 GB) or one DiT block with the DiT's embedders, not the 4.85-GB model.
+
     Args:
         folder: output folder (created).
         model_config: shipped config name, json path or dict (``"sao_1_0"``: the real 1.21 B parameters,
-            4.85 GB; peak memory about one copy of the model).
-        seed: torch seed of the random initialisation.
+            4.85 GB).
+        seed: torch seed of the random initialisation (each DiT block gets its own).
 
     Returns:
         The folder.
@@ -85,14 +90,65 @@ def make_sao_folder(folder: str | Path, model_config: str | dict = "sao_1_0", se
         log.info("SAO folder %s is complete; kept", folder)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
-    wrapper = _wrapper(model_config, "cpu")
-    state = wrapper.state_dict()
-    size = write_streaming(folder / WEIGHTS_FILE, state.items())
-    del state, wrapper
+    spec = expected_tensors(model_config)
+    size = write_streaming(folder / WEIGHTS_FILE, _tensor_stream(model_config, spec, seed), spec=spec)
     (folder / CONFIG_FILE).write_text(json.dumps(released_config(model_config), indent=4))
     log.info("SAO folder %s: %s, %.2f GB", folder, WEIGHTS_FILE, size / 1e9)
     return folder
+
+
+_BLOCK = re.compile(r"^model\.model\.transformer\.layers\.(\d+)\.(.+)$")
+
+
+def _tensor_stream(model_config: str | dict, spec: dict, seed: int) -> Iterator[tuple[str, torch.Tensor]]:
+    """The tensors of ``spec``, in its order, each initialised as stable-audio-tools initialises it.
+
+    The DiT is built one block at a time (a one-block ``DiffusionTransformer`` per block, its block renamed),
+    the VAE and the number conditioners whole; each part is dropped once its tensors are written.
+    """
+    config = strip_text_conditioning(load_model_config(model_config))
+    cache: dict[str, object] = {}
+
+    def part(key: str) -> dict[str, torch.Tensor]:
+        if key not in cache:
+            cache.clear()  # one part in memory at a time
+            torch.manual_seed(seed * 1000 + _part_seed(key))
+            cache[key] = _build_part(config, key)
+        return cache[key]
+
+    for name in spec:
+        block = _BLOCK.match(name)
+        if block:
+            yield name, part(f"block{block[1]}")[f"model.model.transformer.layers.0.{block[2]}"]
+        elif name.startswith("model.model."):
+            yield name, part("dit")[name]
+        else:
+            yield name, part(name.split(".")[0])[name]
+
+
+def _part_seed(key: str) -> int:
+    """A stable small integer per part (Python's ``hash`` of a str changes between processes)."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(key))
+
+
+def _build_part(config: dict, key: str) -> dict[str, torch.Tensor]:
+    """State dict of one part, with the wrapper's key prefixes: ``dit``/``block<i>`` (a one-block DiT, whose
+    embedders serve ``dit``), ``pretransform`` or ``conditioner``."""
+    from stable_audio_tools.models.conditioners import create_multi_conditioner_from_conditioning_config
+    from stable_audio_tools.models.dit import DiffusionTransformer
+    from stable_audio_tools.models.factory import create_pretransform_from_config
+
+    model = config["model"]
+    if key == "pretransform":
+        module = create_pretransform_from_config(model["pretransform"], config["sample_rate"])
+    elif key == "conditioner":
+        module = create_multi_conditioner_from_conditioning_config(model["conditioning"])
+    else:
+        dit = dict(model["diffusion"]["config"], depth=1)
+        objective = model["diffusion"].get("diffusion_objective", "v")
+        state = DiffusionTransformer(diffusion_objective=objective, **dit).state_dict()
+        return {f"model.model.{k}": v for k, v in state.items()}
+    return {f"{key}.{k}": v for k, v in module.state_dict().items()}
 
 
 def small_sao_config(embed_dim: int = 64, depth: int = 2, heads: int = 2, vae_channels: int = 4) -> dict:
