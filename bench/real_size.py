@@ -73,9 +73,9 @@ def bench_vae(root: Path, repeats: int) -> dict[str, float]:
     config = load_model_config("sao_1_0")
     vae = create_pretransform_from_config(config["model"]["pretransform"], config["sample_rate"])
     with safe_open(str(paths(root)["sao"] / "model.safetensors"), "pt") as weights:
-        state = {
-            k[len("pretransform.") :]: weights.get_tensor(k) for k in weights.keys() if k.startswith("pretransform.")
-        }
+        # AutoencoderPretransform.load_state_dict loads its inner autoencoder: keys without "pretransform.model."
+        keys = [k for k in weights.keys() if k.startswith("pretransform.model.")]
+        state = {k[len("pretransform.model.") :]: weights.get_tensor(k) for k in keys}
     vae.load_state_dict(state)
     vae.eval()
     audio = torch.randn(1, 2, 90112) * 0.1  # 2 s at 44.1 kHz, padded to a multiple of 2048

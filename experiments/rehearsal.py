@@ -23,7 +23,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SPLITS = {"train": (101, 102), "val": (103,), "test": (104,)}
+SPLITS = {"train": (101,), "val": (102,), "test": (103,)}
 
 
 def make_videos(work: Path, seconds: float) -> dict[str, Path]:
