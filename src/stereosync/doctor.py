@@ -20,7 +20,7 @@ from typing import Any
 
 from stereosync.doctor_checks import Check, check_clap, check_sao_config, check_sao_weights, check_transformers_folder
 from stereosync.doctor_checks import fail as _fail
-from stereosync.doctor_resources import CHECKPOINT_GIB, check_disk, check_gpu, check_shards
+from stereosync.doctor_resources import CHECKPOINT_GIB, Width, check_disk, check_gpu, check_shards
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 HELP = """Arguments: [fit|validate|test|predict], then train.py's own (`python train.py fit --help` lists all), e.g.
@@ -117,13 +117,28 @@ def machine_checks(config: Any) -> list[Check]:
     ]
 
 
+def member_widths(config: Any) -> tuple[Width, ...]:
+    """The shard member widths the recipe's encoders fix: the depth-frame embedding and the tracked objects."""
+    widths = []
+    depth = _get(config, "model.depth.init_args")
+    if depth is not None and _get(depth, "source", "embedding") == "embedding":
+        size = int(_get(depth, "embed_dim", 1024))
+        widths.append(Width("depth_emb", -1, size, "model.depth.init_args.embed_dim", "--image-encoder"))
+    boxes = _get(config, "model.boxes.init_args")
+    if boxes is not None:
+        size = int(_get(boxes, "num_objects", 1))
+        widths.append(Width("boxes", 1, size, "model.boxes.init_args.num_objects", "-K"))
+    return tuple(widths)
+
+
 def run_checks(config: Any, subcommand: str | None) -> list[Check]:
     """Every check that applies to ``subcommand`` (all of them for None)."""
     stages = SUBCOMMANDS if subcommand is None else (subcommand,)
     checks = sao_checks(config)
     rate = int(_get(config, "data.sample_rate", 44100))
+    widths = member_widths(config)
     for split in dict.fromkeys(s for stage in stages for s in SPLITS[stage]):
-        checks.append(check_shards(split, _get(config, f"data.{split}_shards"), rate))
+        checks.append(check_shards(split, _get(config, f"data.{split}_shards"), rate, widths))
     if "test" in stages:
         checks.append(check_clap(_get(config, "model.clap_checkpoint"), True, "model.clap_checkpoint, test's FAD"))
     if "predict" in stages:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tarfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from stereosync.data.schema import SchemaError, decode_member, validate
@@ -49,8 +50,28 @@ def _count(url: str) -> int:
         return len({Path(m.name).name.partition(".")[0] for m in tar if m.isfile()})
 
 
-def check_shards(split: str, spec, sample_rate: int) -> Check:
-    """Shards of one split: present, readable, samples valid at the recipe's sample rate; counts them."""
+@dataclass(frozen=True)
+class Width:
+    """One axis of a shard member whose size the recipe fixes.
+
+    Attributes:
+        member: shard member (``depth_emb``, ``boxes``).
+        axis: the axis.
+        size: the size the recipe's model expects.
+        setting: the recipe key that sets it.
+        extract_flag: the ``stereosync-extract`` flag that sets it on the data side.
+    """
+
+    member: str
+    axis: int
+    size: int
+    setting: str
+    extract_flag: str
+
+
+def check_shards(split: str, spec, sample_rate: int, widths: tuple[Width, ...] = ()) -> Check:
+    """Shards of one split: present, readable, samples valid at the recipe's sample rate and member widths;
+    counts them."""
     from datamodules.shards import expand_shards
 
     name = f"shards {split}"
@@ -68,24 +89,40 @@ def check_shards(split: str, spec, sample_rate: int) -> Check:
         for url in dict.fromkeys([local[0], local[-1]]) if local else []:
             for sample in _samples(url, SAMPLES_DECODED):
                 validate(sample, shard=url)
-                rate = int(sample["json"]["sample_rate"])
-                if rate != sample_rate:
-                    return fail(
-                        name,
-                        f"{url}, sample {sample['__key__']}: sample_rate {rate} Hz, the recipe "
-                        f"trains at {sample_rate} Hz (data.sample_rate)",
-                        f"extract the shards again at {sample_rate} Hz (stereosync-extract --sample-rate "
-                        f"{sample_rate}) or use a recipe at {rate} Hz",
-                    )
+                problem = _sample_problem(url, sample, sample_rate, widths)
+                if problem:
+                    return fail(name, *problem)
         counts = [_count(u) for u in local]
     except (SchemaError, tarfile.TarError, OSError) as err:
         return fail(name, str(err)[:400], "extract the named shard again (or remove it from the split)")
-    return ok(
-        name,
-        f"{len(urls)} shards, {sum(counts)} samples at {sample_rate} Hz"
-        if local
-        else f"{len(urls)} remote shards (not read)",
-    )
+    if not local:
+        return ok(name, f"{len(urls)} remote shards (not read)")
+    return ok(name, f"{len(urls)} shards, {sum(counts)} samples at {sample_rate} Hz")
+
+
+def _sample_problem(url: str, sample: dict, sample_rate: int, widths: tuple[Width, ...]) -> tuple[str, str] | None:
+    """(problem, fix) of a valid sample the recipe still cannot read, else None."""
+    where = f"{url}, sample {sample['__key__']}"
+    rate = int(sample["json"]["sample_rate"])
+    if rate != sample_rate:
+        return (
+            f"{where}: sample_rate {rate} Hz, the recipe trains at {sample_rate} Hz (data.sample_rate)",
+            f"extract the shards again at {sample_rate} Hz (stereosync-extract --sample-rate {sample_rate}) "
+            f"or use a recipe at {rate} Hz",
+        )
+    for w in widths:
+        if w.member not in sample:
+            return (
+                f"{where}: no '{w.member}' member, which the recipe reads ({w.setting})",
+                f"extract with {w.extract_flag}",
+            )
+        got = sample[w.member].shape[w.axis]
+        if got != w.size:
+            return (
+                f"{where}: '{w.member}' has {got} on axis {w.axis}, the recipe expects {w.size} ({w.setting})",
+                f"set {w.setting}: {got}, or extract again with the matching {w.extract_flag}",
+            )
+    return None
 
 
 def check_disk(root: str | Path, checkpoints: int, checkpoint_gib: float) -> Check:

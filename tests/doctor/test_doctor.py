@@ -19,12 +19,17 @@ from stereosync.realformat.safetensors_io import write_streaming
 REALFORMAT_ROOT = os.environ.get("STEREOSYNC_REALFORMAT_ROOT", "/work/realformat-cache")
 
 
-def _shards(folder, sample_rate: int, n: int = 4) -> str:
+def _shards(folder, sample_rate: int, n: int = 4, emb_dim: int = 768) -> str:
+    """Shards as stereosync-extract writes them for sao.yaml (depth_emb of CLIP ViT-L/14's 768 by default)."""
+    import numpy as np
+
     from stereosync.data.shards import ShardWriter
 
     writer = ShardWriter(folder, max_count=2)
     for i in range(n):
-        writer.write(good_sample(f"clip_{i:03d}", sr=sample_rate))
+        sample = good_sample(f"clip_{i:03d}", sr=sample_rate)
+        sample["depth_emb"] = np.zeros((8, emb_dim), np.float32)
+        writer.write(sample)
     writer.close()
     return str(folder)
 
@@ -135,6 +140,15 @@ def test_16_khz_shards_for_the_44_khz_recipe(setup, tmp_path, capsys, monkeypatc
     assert code == 1
     line = next(x for x in out.splitlines() if x.startswith("FAIL shards train"))
     assert "16000 Hz" in line and "44100 Hz" in line and "--sample-rate 44100" in line
+
+
+def test_depth_embedding_width_other_than_the_recipes(setup, tmp_path, capsys, monkeypatch):
+    shards = _shards(tmp_path / "eva", 44100, n=2, emb_dim=1024)  # EVA-CLIP ViT-g embeddings
+    code, out = _run(_args(setup, "fit", **{"data.train_shards": shards}), capsys, monkeypatch)
+    assert code == 1
+    line = next(x for x in out.splitlines() if x.startswith("FAIL shards train"))
+    assert "'depth_emb' has 1024 on axis -1, the recipe expects 768 (model.depth.init_args.embed_dim)" in line
+    assert "--image-encoder" in line
 
 
 def test_gpu_memory_check_against_the_estimate():
