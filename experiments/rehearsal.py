@@ -144,6 +144,48 @@ class Stages:
         return "\n".join(lines)
 
 
+PYTHON, RECIPE = sys.executable, ["--config", "configs/sao.yaml"]
+
+
+def extract_and_check(stages: Stages, work: Path, where: dict, videos: dict, cfg: list[str]) -> bool:
+    """``stereosync-extract`` per split with the real-format models, then the doctor on the whole run."""
+    for split in SPLITS:
+        out = ["--inputs", str(videos[split]), "--out", str(work / "shards" / split)]
+        cpu = ["--device", "cpu", "--precision", "float32"]
+        if not stages.run(
+            f"extract {split}", [PYTHON, "-m", "stereosync.extract", *out, *model_flags(where, "extract"), *cpu]
+        ):
+            return False
+    return stages.run("doctor", [PYTHON, "-m", "stereosync.doctor", *RECIPE, *cfg, *model_flags(where, "data")])
+
+
+def fit_and_resume(stages: Stages, work: Path, cfg: list[str]) -> bool:
+    """``fit`` killed after its first checkpoint, then resumed with ``--ckpt_path last`` to the end."""
+    fit = [PYTHON, "train.py", "fit", *RECIPE, *cfg]
+    if not stages.run_killed(
+        "fit, killed after its first checkpoint", fit, work / "runs" / "version_0" / "checkpoints" / "last.ckpt"
+    ):
+        return False
+    ok = stages.run("fit resumed (--ckpt_path last)", [*fit, "--ckpt_path", "last"])
+    log = (work / "logs" / "fit resumed (--ckpt_path last).log").read_text()
+    if "no last checkpoint available" in log:  # Lightning looked only in the new process's version folder
+        print("`--ckpt_path last` loaded nothing: the resumed run started from scratch", flush=True)
+        return False
+    return ok
+
+
+def evaluate(stages: Stages, work: Path, where: dict, videos: dict, cfg: list[str]) -> bool:
+    """validate, test and predict from the newest ``last.ckpt`` (the resumed run's)."""
+    lasts = sorted((work / "runs").glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    ckpt = ["--ckpt_path", str(lasts[-1])]
+    predict = [f"--data.predict_videos={videos['test']}", *model_flags(where, "data")]
+    return (
+        stages.run("validate", [PYTHON, "train.py", "validate", *RECIPE, *cfg, *ckpt])
+        and stages.run("test", [PYTHON, "train.py", "test", *RECIPE, *cfg, *ckpt])
+        and stages.run("predict", [PYTHON, "train.py", "predict", *RECIPE, *cfg, *ckpt, *predict])
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="real-format files (python -m stereosync.realformat)")
@@ -158,63 +200,12 @@ def main() -> None:
     where = make_all(args.root)
     stages = Stages(work)
     videos = make_videos(work, args.seconds)
-    python, recipe = sys.executable, ["--config", "configs/sao.yaml"]
     cfg = ["--config", str(overlay(work, where, args.steps, args.sampler_steps))]
-    ckpt = work / "runs" / "version_0" / "checkpoints" / "last.ckpt"
-    plan = [
-        *[
-            (
-                f"extract {s}",
-                [
-                    python,
-                    "-m",
-                    "stereosync.extract",
-                    "--inputs",
-                    str(videos[s]),
-                    "--out",
-                    str(work / "shards" / s),
-                    *model_flags(where, "extract"),
-                    "--device",
-                    "cpu",
-                    "--precision",
-                    "float32",
-                ],
-            )
-            for s in SPLITS
-        ],
-        ("doctor", [python, "-m", "stereosync.doctor", *recipe, *cfg, *model_flags(where, "data")]),
-    ]
-    ok = all(stages.run(name, argv) for name, argv in plan)
-    fit = [python, "train.py", "fit", *recipe, *cfg]
-    if ok:
-        ok = stages.run_killed("fit, killed after its first checkpoint", fit, ckpt)
-    if ok:
-        ok = stages.run("fit resumed (--ckpt_path last)", [*fit, "--ckpt_path", "last"])
-        log = (work / "logs" / "fit resumed (--ckpt_path last).log").read_text()
-        if "no last checkpoint available" in log:  # Lightning looked in the new run's version folder
-            print("`--ckpt_path last` loaded nothing; resuming from the checkpoint's path", flush=True)
-            ok = stages.run("fit resumed (--ckpt_path PATH)", [*fit, "--ckpt_path", str(ckpt)])
-    lasts = sorted((work / "runs").glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-    ckpt = lasts[-1] if lasts else ckpt  # the resumed run's, in its own version folder
-    after = [
-        ("validate", [python, "train.py", "validate", *recipe, *cfg, "--ckpt_path", str(ckpt)]),
-        ("test", [python, "train.py", "test", *recipe, *cfg, "--ckpt_path", str(ckpt)]),
-        (
-            "predict",
-            [
-                python,
-                "train.py",
-                "predict",
-                *recipe,
-                *cfg,
-                "--ckpt_path",
-                str(ckpt),
-                f"--data.predict_videos={videos['test']}",
-                *model_flags(where, "data"),
-            ],
-        ),
-    ]
-    ok = ok and all(stages.run(name, argv) for name, argv in after)
+    ok = (
+        extract_and_check(stages, work, where, videos, cfg)
+        and fit_and_resume(stages, work, cfg)
+        and evaluate(stages, work, where, videos, cfg)
+    )
     print(stages.table())
     sys.exit(0 if ok else 1)
 

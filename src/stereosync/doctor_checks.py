@@ -97,29 +97,7 @@ def check_sao_weights(path: Path, model_config: str | dict) -> Check:
     except SafetensorsError as err:
         return fail(name, str(err), f"download {path.name} again (compare its size with the model page's)")
     expected = expected_tensors(model_config)
-    found = {k: v for k, v in header.items() if not k.startswith("conditioner.conditioners.prompt")}
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    shape = [
-        f"{k} {found[k].shape} (expected {expected[k][0]})"
-        for k in sorted(set(expected) & set(found))
-        if found[k].shape != expected[k][0]
-    ]
-    dtype = [
-        f"{k} {found[k].dtype} (expected {expected[k][1]})"
-        for k in sorted(set(expected) & set(found))
-        if found[k].dtype != expected[k][1]
-    ]
-    problems = [
-        f"{len(items)} {what}: {_few(items)}"
-        for what, items in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("wrong shapes", shape),
-            ("wrong dtypes", dtype),
-        )
-        if items
-    ]
+    problems = header_problems(header, expected)
     if problems:
         return fail(
             name,
@@ -129,6 +107,23 @@ def check_sao_weights(path: Path, model_config: str | dict) -> Check:
         )
     size = path.stat().st_size / 1e9
     return ok(name, f"{path}: all {len(expected)} tensors present, shapes and dtypes as expected, {size:.2f} GB whole")
+
+
+def header_problems(header: Mapping, expected: Mapping[str, tuple[tuple[int, ...], str]]) -> list[str]:
+    """Missing, unexpected, reshaped and retyped tensors of a header against the expected ones, each a phrase
+    naming the first few keys and counting all. The T5 prompt conditioner's keys are ignored, as the backbone
+    ignores them."""
+    found = {k: v for k, v in header.items() if not k.startswith("conditioner.conditioners.prompt")}
+    both = sorted(set(expected) & set(found))
+    shapes = [k for k in both if found[k].shape != expected[k][0]]
+    dtypes = [k for k in both if found[k].dtype != expected[k][1]]
+    groups = {
+        "missing keys": sorted(set(expected) - set(found)),
+        "unexpected keys": sorted(set(found) - set(expected)),
+        "wrong shapes": [f"{k} {found[k].shape} (expected {expected[k][0]})" for k in shapes],
+        "wrong dtypes": [f"{k} {found[k].dtype} (expected {expected[k][1]})" for k in dtypes],
+    }
+    return [f"{len(items)} {what}: {_few(items)}" for what, items in groups.items() if items]
 
 
 # --- CLAP -------------------------------------------------------------------------------------------------

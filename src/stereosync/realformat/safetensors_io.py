@@ -86,14 +86,7 @@ def write_streaming(
     if spec is None:
         tensors = list(tensors)
         spec = {name: (tuple(t.shape), DTYPES[t.dtype]) for name, t in tensors}
-    header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
-    offset = 0
-    for name, (shape, dtype) in spec.items():
-        size = _numel(shape) * _ITEMSIZE[dtype]
-        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
-        offset += size
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    raw += b" " * (-len(raw) % 8)  # the reference writer pads the header to 8 bytes with spaces
+    raw = _header_bytes(spec, metadata)
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "wb") as f:
@@ -102,6 +95,19 @@ def write_streaming(
         _write_tensors(f, tensors, spec)
     os.replace(partial, path)
     return path.stat().st_size
+
+
+def _header_bytes(spec: Mapping[str, tuple[tuple[int, ...], str]], metadata: Mapping[str, str] | None) -> bytes:
+    """The JSON header of ``spec``'s tensors laid end to end, padded to 8 bytes with spaces as the reference
+    writer pads it."""
+    header: dict[str, object] = {"__metadata__": dict(metadata or {"format": "pt"})}
+    offset = 0
+    for name, (shape, dtype) in spec.items():
+        size = _numel(shape) * _ITEMSIZE[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    return raw + b" " * (-len(raw) % 8)
 
 
 def _write_tensors(f, tensors: Iterable[tuple[str, torch.Tensor]], spec: Mapping) -> None:
