@@ -1,4 +1,4 @@
-"""Backbone weights load tensor by tensor (no second copy of the state) and exactly."""
+"""Backbone weights load exactly, and a reshaped tensor is named."""
 
 from __future__ import annotations
 
@@ -32,5 +32,5 @@ def test_a_reshaped_tensor_is_named(folder, tmp_path):
     key = "model.model.transformer.layers.0.ff.ff.0.proj.bias"
     state[key] = state[key][:-1]
     write_streaming(tmp_path / "model.safetensors", state)
-    with pytest.raises(RuntimeError, match=key.replace(".", r"\.") + " has shape"):
+    with pytest.raises(RuntimeError, match=r"transformer\.layers\.0\.ff\.ff\.0\.proj\.bias"):
         Backbone(config, weights=str(tmp_path))

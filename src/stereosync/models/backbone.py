@@ -15,7 +15,6 @@ import copy
 import logging
 import math
 import os
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -81,23 +80,13 @@ def resolve_weights(weights: str | os.PathLike | None) -> Path | None:
     return path
 
 
-def _open_state(path: Path) -> tuple[list[str], Callable[[str], torch.Tensor]]:
-    """The tensor names of a weights file and a function reading one tensor by name.
-
-    The whole state is never held a second time beside the model's own (4.85 GB for SAO 1.0, per process):
-    safetensors files are read one tensor at a time, ``.ckpt`` files memory-mapped where their format allows.
-    """
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors.torch import load_file
 
-        handle = safe_open(str(path), "pt")
-        return list(handle.keys()), handle.get_tensor
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError:  # the legacy (non-zip) format cannot be memory-mapped
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    return list(state), state.__getitem__
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state)
 
 
 OWN_PRETRANSFORMS = ("parametric_stereo",)
@@ -192,28 +181,17 @@ class Backbone(nn.Module):
 
     @staticmethod
     def _load(wrapper: nn.Module, path: Path) -> None:
-        """Copy the file's tensors into the built model one at a time (peak memory: the model plus one tensor)."""
-        names, read = _open_state(path)
-        own = wrapper.state_dict()  # views of the parameters and persistent buffers
-        names = [k for k in names if k in own or not k.startswith("conditioner.conditioners.prompt")]
-        present = set(names)
-        missing, unexpected = [k for k in own if k not in present], [k for k in names if k not in own]
+        state = _load_state_dict(path)
+        own = wrapper.state_dict()
+        state = {k: v for k, v in state.items() if k in own or not k.startswith("conditioner.conditioners.prompt")}
+        missing, unexpected = wrapper.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise RuntimeError(
                 f"backbone weights {path} do not match the model config: "
                 f"missing {missing[:8]}{'...' if len(missing) > 8 else ''}, "
                 f"unexpected {unexpected[:8]}{'...' if len(unexpected) > 8 else ''}"
             )
-        with torch.no_grad():
-            for name in names:
-                value = read(name)
-                if value.shape != own[name].shape:
-                    raise RuntimeError(
-                        f"backbone weights {path}: {name} has shape {tuple(value.shape)}, "
-                        f"the model config gives {tuple(own[name].shape)}"
-                    )
-                own[name].copy_(value)
-        log.info("Backbone: loaded %d tensors from %s", len(names), path)
+        log.info("Backbone: loaded %d tensors from %s", len(state), path)
 
     def train(self, mode: bool = True) -> Backbone:
         """A frozen backbone stays in eval mode whatever the caller asks; the pretransform always does."""
