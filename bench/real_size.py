@@ -1,6 +1,6 @@
 """Benchmark: CPU cost of each real-size model, loaded from real-format files (random values, real shapes).
 
-    python bench/real_size.py --root /work/realformat-cache [--parts extract vae dit] [--repeats 3]
+    python bench/real_size.py --root ~/.cache/stereosync/realformat [--parts extract vae dit] [--repeats 3]
 
 ``--root`` holds what ``python -m stereosync.realformat --root DIR`` makes (the downloaded layout). Timed,
 median of the repeats after one warm-up, one torch thread unless ``--threads``:

@@ -16,7 +16,7 @@ from helpers import good_sample, tiny_depth_anything, tiny_rtdetr
 from stereosync.doctor import main
 from stereosync.realformat.safetensors_io import write_streaming
 
-REALFORMAT_ROOT = os.environ.get("STEREOSYNC_REALFORMAT_ROOT", "/work/realformat-cache")
+REALFORMAT_ROOT = os.environ.get("STEREOSYNC_REALFORMAT_ROOT", os.path.expanduser("~/.cache/stereosync/realformat"))
 
 
 def _shards(folder, sample_rate: int, n: int = 4, emb_dim: int = 768) -> str:

@@ -2,7 +2,7 @@
 
 Default-suite tests use small copies where the logic does not depend on size; the ``slow`` ones load the
 full-size folders of ``python -m stereosync.realformat --root $STEREOSYNC_REALFORMAT_ROOT`` (default
-/work/realformat-cache), making what is missing.
+~/.cache/stereosync/realformat), making what is missing.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import torch
 
 from stereosync.realformat.safetensors_io import SafetensorsError, read_header, write_streaming
 
-REALFORMAT_ROOT = os.environ.get("STEREOSYNC_REALFORMAT_ROOT", "/work/realformat-cache")
+REALFORMAT_ROOT = os.environ.get("STEREOSYNC_REALFORMAT_ROOT", os.path.expanduser("~/.cache/stereosync/realformat"))
 
 # Published parameter counts, each with its source. RT-DETR's "42 M" is rounded in its source, so that test
 # allows ±3 %; the other two are given to 0.1 M and are tested to that precision.
