@@ -1,6 +1,6 @@
 """End-to-end rehearsal of the real run on real-format model files (random values, real sizes), on a CPU.
 
-    python experiments/rehearsal.py --root ~/.cache/stereosync/realformat --work ~/.cache/stereosync/realformat/rehearsal
+    python experiments/rehearsal.py --root ~/.cache/stereosync/realformat --work runs/rehearsal
 
 Stages, each a separate process as a user would run it (docs/real_run.md): real-codec videos (H.264 + AAC, the
 synthetic scenes) → ``stereosync-extract`` with the real-format models → 44.1-kHz shards → doctor →
