@@ -30,7 +30,7 @@ from stereosync.envelope import rms_envelope
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
+GENERATOR_VERSION = 3  # bump when scenes change, so ensure_synthetic_dataset rewrites old data
 SECOND_CHARACTER_P = 0.35
 MARKER = "synthetic.json"
 ClapEncoder = Callable[[np.ndarray, int], np.ndarray]
@@ -169,7 +169,9 @@ def scene_to_samples(
 
     Returns:
         Samples ``{"__key__", "json", "audio" (2, S), "envelope" (2, S), "depth" (FD, h, w),
-        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M)}``. ``motion`` comes from the
+        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M), "events" (E, 2)}``.
+        ``events`` holds each footstep whose onset falls in the chunk as [onset in s from the chunk's start,
+        character slot k] ((0, 2) when none). ``motion`` comes from the
         rendered frames through :func:`stereosync.motion.motion_features`, as the extraction computes it from
         decoded ones.
     """
@@ -185,6 +187,8 @@ def scene_to_samples(
         start = i * chunk_seconds
         a0, b0, d0 = (int(round(start * r)) for r in (sr, fps, DEPTH_FPS))
         audio = np.ascontiguousarray(scene.audio[:, a0 : a0 + n_audio])
+        in_chunk = (scene.step_times >= start) & (scene.step_times < start + chunk_seconds)
+        events = np.stack([scene.step_times[in_chunk] - start, scene.step_character[in_chunk]], axis=1)
         clap = (
             np.zeros(CLAP_DIM, np.float32)
             if clap_encoder is None
@@ -214,6 +218,7 @@ def scene_to_samples(
                 "box_mask": scene.box_mask[b0 : b0 + n_box],
                 "clap": clap,
                 "motion": motion[b0 : b0 + n_box],
+                "events": events.astype(np.float32).reshape(-1, 2),
             }
         )
     return samples
