@@ -282,7 +282,10 @@ class StereoSync(pl.LightningModule):
 
         generated = self.generate(batch, self.clip_seeds(batch["__key__"]))
         target = batch["audio"].float()
-        self.test_metrics.update(preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"])
+        timing = {k: batch[k] for k in ("events", "events_mask", "has_events") if k in batch}  # shards of v3+
+        self.test_metrics.update(
+            preds=generated, target=target, boxes=batch["boxes"], box_mask=batch["box_mask"], **timing
+        )
         sr = self.backbone.sample_rate
         clips = clip_records(batch["__key__"], generated, target, sr, batch["boxes"], batch["box_mask"])
         return {"generated": generated, "target": target, "keys": batch["__key__"], "clips": clips, "sample_rate": sr}

@@ -58,6 +58,7 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
     assert report["sampler"]["steps"] == 3
     names = set(report["metrics"])
     assert {"test/e_l1", "test/spatial_av_align", "test/pan_corr"} <= names
+    assert {"test/event_f1_33ms", "test/event_f1_67ms", "test/event_offset_ms"} <= names  # synthetic: v3 events
     assert any(n.startswith("test/fad_clap") for n in names)
     assert len(report["clips_rank0"]) == 6  # 2 test scenes × 3 chunks, each once
     assert len(list((out / "wav").glob("*.ref.wav"))) == 6 and len(list((out / "wav").glob("*.wav"))) == 12

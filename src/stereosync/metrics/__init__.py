@@ -1,4 +1,5 @@
-"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking.
+"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align, the centre-robust PanTracking and
+EventTiming (onsets against the true event times).
 
 Each metric is a ``torchmetrics.Metric`` whose states are sums reduced across ranks; the maths lives in
 :mod:`stereosync.metrics.functional`. Networks (FAD embedder, learned localiser) are injected, never built
@@ -9,6 +10,7 @@ from stereosync.metrics.av_align import AVAlign
 from stereosync.metrics.collection import build_metrics
 from stereosync.metrics.e_l1 import EL1
 from stereosync.metrics.embedders import AudioEmbedder, StereoEmbedder
+from stereosync.metrics.event_timing import EventTiming
 from stereosync.metrics.fad import FAD
 from stereosync.metrics.functional.localiser import EventLocaliser, IldLocaliser
 from stereosync.metrics.functional.spatial_av_align import spatial_av_align_counts
@@ -19,6 +21,7 @@ __all__ = [
     "AVAlign",
     "AudioEmbedder",
     "EL1",
+    "EventTiming",
     "EventLocaliser",
     "FAD",
     "IldLocaliser",
