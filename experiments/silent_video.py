@@ -20,6 +20,7 @@ the true step times (``stereosync.metrics.EventTiming``, the shards' ``events``)
         --fad false --out runs/no_envelope_2800          # the no-envelope model, once
     python experiments/silent_video.py --out runs/silent_video --test-scenes 48
     python experiments/silent_video.py --detector-only --test-scenes 48   # the ground-truth audio row only
+    python experiments/silent_video.py --variant "48 steps:--model.sampler.steps=48"   # a lever, as a further row
 
 Finished rows of ``--out`` are reused. Writes ``<out>/table.md`` and ``<out>/results.json``; prints the table
 and its wall time.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,7 @@ def test_row(a: argparse.Namespace, name: str, extra: list[str], weights: str | 
     from stereosync.cli import cli_main
     from stereosync.models.trainable_weights import load_trainable
 
-    root = a.out / name.replace(" ", "_")
+    root = a.out / re.sub(r"[^\w.-]+", "_", name)
     done = root / "result.json"
     if done.is_file() and json.loads(done.read_text()).get("test_scenes") == a.test_scenes:
         log.info("%s: reusing %s", name, done)
@@ -189,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--predictor", default=None, help="envelope-predictor file (default: the recipe's)")
     p.add_argument("--detector-only", action="store_true", help="only the ground-truth audio row")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:ARGS",
+        help="one more predicted-envelope row with further CLI arguments, e.g. 'cfg 6:--model.sampler.cfg_scale=6'",
+    )
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for the model rows")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -206,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
         rows["**predicted envelope** (video only)"] = test_row(
             a, "predicted envelope", full + predicted, a.weights, None
         )
+        for variant in a.variant:  # levers on the predicted-envelope row
+            name, _, args = variant.partition(":")
+            rows[f"predicted envelope, {name}"] = test_row(
+                a, f"predicted envelope, {name}", full + predicted + args.split(), a.weights, None
+            )
         rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
     seconds = time.perf_counter() - t0
