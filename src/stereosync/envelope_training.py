@@ -114,7 +114,7 @@ class EnvelopePredictorModule(pl.LightningModule):
         target = p.target(self.reference(batch), batch["motion"].shape[1])
         loss = p.loss(p.envelope_head(h), target)
         self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
-        if self.hparams.onset_weight > 0 and "events" in batch:
+        if self.hparams.onset_weight > 0 and "events" in batch and bool(batch["has_events"].any()):
             has = batch["has_events"].bool()
             frames = batch["motion"].shape[1]
             onsets = p.onset_target(batch["events"], batch["events_mask"], frames, self.hparams.box_fps)
