@@ -81,7 +81,7 @@ def test_row(a: argparse.Namespace, name: str, extra: list[str], weights: str | 
     done = root / "result.json"
     if done.is_file() and json.loads(done.read_text()).get("test_scenes") == a.test_scenes:
         log.info("%s: reusing %s", name, done)
-        return json.loads(done.read_text())
+        return json.loads(done.read_text()) | {"run": str(root)}
     t0 = time.perf_counter()
     cli = cli_main(common_args(a, root) + extra, run=False)
     if weights is not None:
@@ -91,7 +91,7 @@ def test_row(a: argparse.Namespace, name: str, extra: list[str], weights: str | 
     out["envelope_corr"] = envelope_corr(versions(root)[-1] / "test" / "wav")
     out.update(test_scenes=a.test_scenes, seconds=time.perf_counter() - t0)
     done.write_text(json.dumps(out, indent=1))
-    return out
+    return out | {"run": str(root)}
 
 
 def rms_corr(gen: np.ndarray, ref: np.ndarray) -> float:
@@ -164,6 +164,35 @@ def librosa_onsets(samples: list[dict]) -> dict[str, float]:
     return {f"librosa_f1_{round(tol * 1000)}ms": 2 * m / n for tol, (m, n) in counts.items()}
 
 
+def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Event F1 at ±1 frame of each model row's wavs, split into clips with one and with two characters."""
+    import soundfile
+
+    from datamodules.shards import expand_shards
+    from stereosync.data import pipeline
+    from stereosync.metrics.functional import match_events, step_onsets
+
+    counter = pipeline.SkipCounter(strict=True)
+    truth = {}
+    urls = expand_shards(str(a.out / "data" / "test" / "shards"))
+    for raw in pipeline.tar_samples(({"url": u} for u in urls), counter):
+        s = pipeline.decode(raw, counter)
+        truth[s["__key__"]] = (s["events"][:, 0], int(s["box_mask"].any(0).sum()))
+    out = {}
+    for name, row in rows.items():
+        if "run" not in row:  # the ground-truth audio: no wavs of its own
+            continue
+        wav = versions(Path(row["run"]))[-1] / "test" / "wav"
+        acc = {1: [0, 0], 2: [0, 0]}  # per character count: matches, detected + true
+        for key, (true, characters) in truth.items():
+            audio = soundfile.read(wav / f"{key}.wav", dtype="float32", always_2d=True)[0].T
+            found = step_onsets(audio, SR)
+            acc[characters][0] += match_events(found, true, 1 / 30).size
+            acc[characters][1] += len(found) + len(true)
+        out[name] = {f"event_f1_33ms_{k}char": 2 * m / n if n else float("nan") for k, (m, n) in acc.items()}
+    return out
+
+
 def table(rows: dict[str, dict], seconds: float, a: argparse.Namespace) -> str:
     lines = ["| row | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for name, r in rows.items():
@@ -222,8 +251,14 @@ def main(argv: list[str] | None = None) -> int:
             )
         rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
+    split = by_characters(a, rows)
     seconds = time.perf_counter() - t0
     text = table(rows, seconds, a)
+    text += "".join(
+        f"\n{name}: event F1 ±33 ms {v['event_f1_33ms_1char']:.3f} on clips with one character, "
+        f"{v['event_f1_33ms_2char']:.3f} with two."
+        for name, v in split.items()
+    )
     (a.out / ("detector.md" if a.detector_only else "table.md")).write_text(text + "\n")
     (a.out / "results.json").write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
     print(text)
