@@ -227,6 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:ARGS",
         help="one more predicted-envelope row with further CLI arguments, e.g. 'cfg 6:--model.sampler.cfg_scale=6'",
     )
+    p.add_argument(
+        "--true-variant",
+        action="append",
+        default=[],
+        metavar="NAME:ARGS",
+        help="the same for the ground-truth-envelope row (a lever's effect on the reference it is compared with)",
+    )
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for the model rows")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -248,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             name, _, args = variant.partition(":")
             rows[f"predicted envelope, {name}"] = test_row(
                 a, f"predicted envelope, {name}", full + predicted + args.split(), a.weights, None
+            )
+        for variant in a.true_variant:
+            name, _, args = variant.partition(":")
+            rows[f"ground-truth envelope, {name}"] = test_row(
+                a, f"ground-truth envelope, {name}", full + args.split(), a.weights, None
             )
         rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
