@@ -46,6 +46,10 @@ class EnvelopePredictorModule(pl.LightningModule):
         lr: AdamW learning rate.
         weight_decay: AdamW weight decay.
         sample_rate: audio rate of the shards (Hz), for the onset tolerance in samples.
+        onset_weight: > 0 adds the predictor's onset head, trained with this weight on a BCE against the true
+            event times of batches that carry ``events`` (the synthetic scenes); 0: no onset head.
+        onset_pos_weight: BCE weight of the positive steps (a step starts on about 1 of 30 envelope steps).
+        box_fps: box frame rate of the shards, for the onset steps' times.
     """
 
     def __init__(
@@ -60,10 +64,15 @@ class EnvelopePredictorModule(pl.LightningModule):
         lr: float = 2e-3,
         weight_decay: float = 1e-4,
         sample_rate: int = 16000,
+        onset_weight: float = 0.0,
+        onset_pos_weight: float = 10.0,
+        box_fps: float = 30.0,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.predictor = EnvelopePredictor(num_objects, hidden, output, bins, mu, smoothing, upsample)
+        self.predictor = EnvelopePredictor(
+            num_objects, hidden, output, bins, mu, smoothing, upsample, onset_head=onset_weight > 0
+        )
         self._eval: dict[str, list[float]] = {}
 
     # --- data -----------------------------------------------------------------------------------------------
@@ -100,9 +109,21 @@ class EnvelopePredictorModule(pl.LightningModule):
         return raw, target
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        raw, target = self._raw_and_target(batch)
-        loss = self.predictor.loss(raw, target)
+        p = self.predictor
+        h = p.encode(batch["motion"], batch["boxes"], batch["box_mask"])
+        target = p.target(self.reference(batch), batch["motion"].shape[1])
+        loss = p.loss(p.envelope_head(h), target)
         self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
+        if self.hparams.onset_weight > 0 and "events" in batch and bool(batch["has_events"].any()):
+            has = batch["has_events"].bool()
+            frames = batch["motion"].shape[1]
+            onsets = p.onset_target(batch["events"], batch["events_mask"], frames, self.hparams.box_fps)
+            pos = torch.tensor(self.hparams.onset_pos_weight, device=onsets.device)
+            bce = torch.nn.functional.binary_cross_entropy_with_logits(
+                p.onset_logits(h)[has], onsets[has], pos_weight=pos
+            )
+            self.log("train/onset_bce", bce, batch_size=int(has.sum()))
+            loss = loss + self.hparams.onset_weight * bce
         return loss
 
     def _evaluate(self, batch: dict, stage: str) -> None:
@@ -158,7 +179,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> EnvelopePre
     missing = [k for k in keys if k not in hp]
     if missing:
         raise ValueError(f"{checkpoint}: not an envelope-predictor checkpoint (hyper-parameters lack {missing})")
-    model = EnvelopePredictor(**{k: hp[k] for k in keys})
+    model = EnvelopePredictor(**{k: hp[k] for k in keys}, onset_head=hp.get("onset_weight", 0.0) > 0)
     state = {k[len("predictor.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("predictor.")}
     model.load_state_dict(state)
     model.save_pretrained(out)

@@ -293,12 +293,14 @@ class StereoSync(pl.LightningModule):
 
         generated = self.generate(batch, self.clip_seeds(batch["__key__"], batch.get("meta")))
         target = batch["audio"].float()
+        timing = {k: batch[k] for k in ("events", "events_mask", "has_events") if k in batch}  # shards of v3+
         self.test_metrics.update(
             preds=generated,
             target=target,
             boxes=batch["boxes"],
             box_mask=batch["box_mask"],
             **self.spatial_formats(generated, batch),
+            **timing,
         )
         sr = self.backbone.sample_rate
         clips = clip_records(batch["__key__"], generated, target, sr, batch["boxes"], batch["box_mask"])

@@ -60,6 +60,7 @@ def test_test_from_checkpoint_writes_wavs_metrics_and_scalars(tiny_run):
     assert {"test/e_l1", "test/spatial_av_align", "test/pan_corr"} <= names
     # the synthetic shards carry binaural and FOA: the two-stage renders of the generated audio are scored
     assert {"test/binaural_spatial_av_align", "test/azimuth_mae", "test/foa_doa_error"} <= names
+    assert {"test/event_f1_33ms", "test/event_f1_67ms", "test/event_offset_ms"} <= names  # synthetic: v3 events
     assert any(n.startswith("test/fad_clap") for n in names)
     assert len(report["clips_rank0"]) == 6  # 2 test scenes × 3 chunks, each once
     assert len(list((out / "wav").glob("*.ref.wav"))) == 6 and len(list((out / "wav").glob("*.wav"))) == 12

@@ -36,7 +36,8 @@ def make_metrics():
 
 
 def update(collection, fad_features, data: dict, sl: slice) -> None:
-    collection.update(**{k: data[k][sl] for k in ("preds", "target", "boxes", "box_mask", "frames", "binaural", "foa")})
+    keys = ("preds", "target", "boxes", "box_mask", "frames", "binaural", "foa", "events", "events_mask", "has_events")
+    collection.update(**{k: data[k][sl] for k in keys})
     fad_features.update(data["feat_gen"][sl], data["feat_ref"][sl])
 
 

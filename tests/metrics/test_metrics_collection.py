@@ -14,7 +14,8 @@ def test_collection_routes_keyword_arguments(signals):
     left = signals.pan(signals.noise_bursts(), 0.0)
     boxes, mask = signals.box_track(torch.full((60,), 0.15))
     collection = build_metrics(signals.sr, prefix="val/")
-    # every metric receives only the keyword arguments its update names (preds/target, preds/boxes/box_mask)
+    # every metric receives only the keyword arguments its update names (preds/target, preds/boxes/box_mask);
+    # without events EventTiming reports nothing
     collection.update(preds=left[None], target=left[None], boxes=boxes[None], box_mask=mask[None])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pan_corr is undefined for a static box (NaN + warning)
@@ -39,6 +40,7 @@ def test_collection_holds_no_network_weights(clap_encoder):
         "e_l1",
         "spatial_av_align",
         "pan_tracking",
+        "event_timing",
         "av_align",
         "fad_clap-htsat-tiny-fusion_48khz_mono",
         "fad_clap-htsat-tiny-fusion_48khz_lr-concat",
@@ -47,5 +49,5 @@ def test_collection_holds_no_network_weights(clap_encoder):
     collection.persistent(True)
     n_values = sum(v.numel() for v in collection.state_dict().values())
     fad_sums = sum(2 * (d * d + d + 1) for d in (512, 1024))  # generated + reference: count, Σx, Σxxᵀ
-    counters = 2 + 2 + 8 + 2  # E-L1, Spatial AV-Align, PanTracking, AV-Align
+    counters = 2 + 2 + 8 + 2 + 9  # E-L1, Spatial AV-Align, PanTracking, AV-Align, EventTiming
     assert n_values == fad_sums + counters  # the 33 M CLAP weights are nowhere

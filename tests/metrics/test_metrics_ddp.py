@@ -19,7 +19,7 @@ def _dataset(signals) -> dict[str, torch.Tensor]:
     """Ten 1-s clips: clicks over noise, panned statically or following the box; boxes with gaps; bursty videos."""
     rng = np.random.default_rng(0)
     t = np.arange(SR) / SR
-    preds, target, boxes, masks, frames = [], [], [], [], []
+    preds, target, boxes, masks, frames, events = [], [], [], [], [], []
     for i in range(N_CLIPS):
         bursts = sorted(rng.choice(np.arange(1, 9), size=3, replace=False).tolist())
         clicks = [b / FPS for b in bursts] if i % 2 else [0.15, 0.55]
@@ -36,6 +36,16 @@ def _dataset(signals) -> dict[str, torch.Tensor]:
         boxes.append(b)
         masks.append(m)
         frames.append(torch.from_numpy(signals.motion_video(bursts, FPS, size=32, seed=i)))
+        # true event times: on time, 15 ms after the clicks (audio early), 20 ms before (audio late); on rank 1
+        # only, 45 ms before (matched at ±2 frames only)
+        shift = -0.045 if i == N_CLIPS - 1 else (0.0, 0.015, -0.02)[i % 3]
+        events.append([c + shift for c in clicks])
+    width = max(len(e) for e in events)
+    ev, ev_mask = torch.zeros(N_CLIPS, width, 2), torch.zeros(N_CLIPS, width, dtype=torch.bool)
+    for i, e in enumerate(events):
+        ev[i, : len(e), 0], ev_mask[i, : len(e)] = torch.tensor(e), True
+    has_events = torch.ones(N_CLIPS, dtype=torch.bool)
+    has_events[2] = False  # an older shard's clip: no ground truth, skipped
     g = torch.Generator().manual_seed(1)
     binaural, foa = _spatial(torch.stack(preds), torch.stack(boxes))
     return {
@@ -46,6 +56,9 @@ def _dataset(signals) -> dict[str, torch.Tensor]:
         "boxes": torch.stack(boxes),
         "box_mask": torch.stack(masks),
         "frames": torch.stack(frames),
+        "events": ev,
+        "events_mask": ev_mask,
+        "has_events": has_events,
         "feat_gen": torch.randn(N_CLIPS, FEATURE_DIM, generator=g),
         "feat_ref": torch.randn(N_CLIPS, FEATURE_DIM, generator=g) * 0.5 + 1,
     }
@@ -107,6 +120,11 @@ KEYS = [
     "fad_bands_16khz_mono",
     "fad_bands_16khz_lr-concat",
     "fad_features",
+    "event_f1_33ms",
+    "event_f1_67ms",
+    "event_offset_ms",
+    "event_early",
+    "event_late",
 ]
 
 

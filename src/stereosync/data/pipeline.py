@@ -115,13 +115,17 @@ def collate(samples: list[dict], skipped: dict[str, int]) -> dict[str, Any]:
     Returns:
         ``{member: tensor (B, ...)}`` for the members every sample has, ``seconds_start`` (B,) = 0 and
         ``seconds_total`` (B,) = chunk length, ``meta`` (list of json dicts), ``__key__`` (list),
-        ``skipped`` (per-reason counts since the previous batch of this worker).
+        ``skipped`` (per-reason counts since the previous batch of this worker); when any sample carries
+        ``events``, also ``events`` (B, Emax, 2), ``events_mask`` (B, Emax) and ``has_events`` (B,) (see
+        :func:`pad_events`).
     """
     present = [k for k in TENSOR_KEYS if all(k in s for s in samples)]
     batch: dict[str, Any] = {k: torch.from_numpy(np.stack([np.asarray(s[k]) for s in samples])) for k in present}
     for k in present:
         if batch[k].dtype == torch.float16 or batch[k].dtype == torch.float64:
             batch[k] = batch[k].float()
+    if any("events" in s for s in samples):
+        batch.update(pad_events([s.get("events") for s in samples]))
     durations = [float(s["json"]["duration"]) for s in samples]
     batch["seconds_start"] = torch.zeros(len(samples))
     batch["seconds_total"] = torch.tensor(durations)
@@ -129,6 +133,29 @@ def collate(samples: list[dict], skipped: dict[str, int]) -> dict[str, Any]:
     batch["__key__"] = [s["__key__"] for s in samples]
     batch["skipped"] = skipped
     return batch
+
+
+def pad_events(events: list[np.ndarray | None]) -> dict[str, torch.Tensor]:
+    """Pad per-sample event lists of different lengths into one batch.
+
+    Args:
+        events: per sample an (E_i, 2) float array [onset in s from the chunk start, object index], or None
+            for a sample without the member (shards older than schema version 3).
+
+    Returns:
+        ``events`` (B, Emax, 2) float32 (zeros where padded), ``events_mask`` (B, Emax) bool (True for real
+        events) and ``has_events`` (B,) bool (False for a sample without the member: no ground truth, unlike a
+        chunk with no footstep, which has the member with E = 0).
+    """
+    width = max((len(e) for e in events if e is not None), default=0)
+    out = torch.zeros(len(events), width, 2)
+    mask = torch.zeros(len(events), width, dtype=torch.bool)
+    for i, e in enumerate(events):
+        if e is not None and len(e):
+            out[i, : len(e)] = torch.from_numpy(np.asarray(e, np.float32).reshape(-1, 2))
+            mask[i, : len(e)] = True
+    has = torch.tensor([e is not None for e in events], dtype=torch.bool)
+    return {"events": out, "events_mask": mask, "has_events": has}
 
 
 def batches(samples: Iterator[dict], batch_size: int, counter: SkipCounter, partial: bool) -> Iterator[dict]:

@@ -203,9 +203,11 @@ def scene_to_samples(
 
     Returns:
         Samples ``{"__key__", "json", "audio" (2, S), "envelope" (2, S), "depth" (FD, h, w),
-        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M), "binaural" (2, S),
-        "foa" (4, S)}`` (the last two when the scene has them). ``motion`` comes from the rendered frames
-        through :func:`stereosync.motion.motion_features`, as the extraction computes it from decoded ones.
+        "boxes" (FB, K, 4), "box_mask" (FB, K), "clap" (512,), "motion" (FB, M), "events" (E, 2), "binaural" (2, S),
+        "foa" (4, S)}`` (the last two when the scene has them). ``events`` holds each footstep whose onset falls in
+        the chunk as [onset in s from the chunk's start, character slot k] ((0, 2) when none). ``motion`` comes from
+        the rendered frames through :func:`stereosync.motion.motion_features`, as the extraction computes it from
+        decoded ones.
     """
     from stereosync.motion import motion_features
 
@@ -219,6 +221,8 @@ def scene_to_samples(
         start = i * chunk_seconds
         a0, b0, d0 = (int(round(start * r)) for r in (sr, fps, DEPTH_FPS))
         audio = np.ascontiguousarray(scene.audio[:, a0 : a0 + n_audio])
+        in_chunk = (scene.step_times >= start) & (scene.step_times < start + chunk_seconds)
+        events = np.stack([scene.step_times[in_chunk] - start, scene.step_character[in_chunk]], axis=1)
         clap = (
             np.zeros(CLAP_DIM, np.float32)
             if clap_encoder is None
@@ -249,6 +253,7 @@ def scene_to_samples(
                 "clap": clap,
                 "motion": motion[b0 : b0 + n_box],
                 **{k: np.ascontiguousarray(v[:, a0 : a0 + n_audio]) for k, v in _spatial(scene).items()},
+                "events": events.astype(np.float32).reshape(-1, 2),
             }
         )
     return samples

@@ -67,6 +67,10 @@ def crop(sample: dict[str, Any], seconds: float, rng: np.random.Generator | None
         rate = float(meta[_RATE_KEY[name]])
         a, n = int(round(start * rate)), int(round(seconds * rate))
         out[name] = np.take(sample[name], np.arange(a, a + n), axis=axis)
+    if "events" in sample:  # onsets are relative to the chunk start: keep those inside the crop, moved with it
+        ev = sample["events"]
+        inside = (ev[:, 0] >= start) & (ev[:, 0] < start + seconds)
+        out["events"] = (ev[inside] - np.array([start, 0.0], ev.dtype)).astype(ev.dtype)
     out["json"] = dict(meta, start=float(meta["start"]) + start, duration=seconds)
     return out
 

@@ -1,5 +1,5 @@
-"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align and the centre-robust PanTracking;
-binaural and FOA direction metrics (docs/spatial_audio.md).
+"""Evaluation metrics (docs/metrics.md): E-L1, FAD, AV-Align, Spatial AV-Align, the centre-robust PanTracking,
+EventTiming (onsets against the true event times), and binaural and FOA direction metrics (docs/spatial_audio.md).
 
 Each metric is a ``torchmetrics.Metric`` whose states are sums reduced across ranks; the maths lives in
 :mod:`stereosync.metrics.functional`. Networks (FAD embedder, learned localiser) are injected, never built
@@ -11,6 +11,7 @@ from stereosync.metrics.binaural_align import BinauralAlign
 from stereosync.metrics.collection import build_metrics
 from stereosync.metrics.e_l1 import EL1
 from stereosync.metrics.embedders import AudioEmbedder, StereoEmbedder
+from stereosync.metrics.event_timing import EventTiming
 from stereosync.metrics.fad import FAD
 from stereosync.metrics.foa_doa import FoaDoaError
 from stereosync.metrics.functional.localiser import EventLocaliser, IldLocaliser
@@ -23,6 +24,7 @@ __all__ = [
     "AudioEmbedder",
     "BinauralAlign",
     "EL1",
+    "EventTiming",
     "EventLocaliser",
     "FAD",
     "FoaDoaError",

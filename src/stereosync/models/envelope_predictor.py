@@ -66,6 +66,9 @@ class EnvelopePredictor(nn.Module):
         smoothing: standard deviation in bins of the Gaussian label smoothing (``mulaw``).
         upsample: envelope values per box frame.
         motion_scale: inputs are compressed as sign(x)·log1p(|x| / motion_scale).
+        onset_head: also a linear head giving per envelope step the logit of "a step starts here", trained with
+            BCE on the true event times (:meth:`onset_logits`); it shapes the shared features during training
+            and is not used by :meth:`predict`.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class EnvelopePredictor(nn.Module):
         smoothing: float = 1.0,
         upsample: int = 2,
         motion_scale: float = 1e-3,
+        onset_head: bool = False,
     ):
         super().__init__()
         if output not in ("log", "mulaw"):
@@ -94,6 +98,8 @@ class EnvelopePredictor(nn.Module):
             upsample=upsample,
             motion_scale=motion_scale,
         )
+        if onset_head:  # only then in the config: files without the head keep their metadata
+            self.config["onset_head"] = True
         self.num_objects, self.output, self.bins, self.mu = num_objects, output, bins, mu
         self.smoothing, self.upsample, self.motion_scale = smoothing, upsample, motion_scale
         self.motion_dim = num_features(num_objects)
@@ -105,6 +111,8 @@ class EnvelopePredictor(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=2, batch_first=True, bidirectional=True)
         self.head = nn.Linear(hidden, upsample * (bins if output == "mulaw" else 1))
+        self.onset = nn.Linear(hidden, upsample) if onset_head else None  # built last: the other layers' init
+        # draws the same random numbers with or without it
 
     # --- network ------------------------------------------------------------------------------------------
     def forward(self, motion: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
@@ -115,6 +123,10 @@ class EnvelopePredictor(nn.Module):
             boxes: (B, F, K, 4) normalised boxes.
             box_mask: (B, F, K) presence.
         """
+        return self.envelope_head(self.encode(motion, boxes, box_mask))
+
+    def encode(self, motion: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+        """Shared features (B, F, hidden) of the envelope and onset heads (arguments as :meth:`forward`)."""
         if motion.shape[-1] != self.motion_dim or boxes.shape[2] != self.num_objects:
             raise ValueError(
                 f"EnvelopePredictor built for {self.num_objects} objects ({self.motion_dim} motion columns) got "
@@ -124,9 +136,28 @@ class EnvelopePredictor(nn.Module):
         x = torch.cat([torch.sign(m) * torch.log1p(m.abs() / self.motion_scale), box_features(boxes, box_mask)], -1)
         h = self.conv(self.norm(x.transpose(1, 2)))  # (B, H, F)
         h, _ = self.lstm(h.transpose(1, 2))  # (B, F, H)
+        return h
+
+    def envelope_head(self, h: torch.Tensor) -> torch.Tensor:
+        """Shared features (B, F, hidden) → the raw envelope outputs of :meth:`forward`."""
         out = self.head(h)  # (B, F, upsample · C)
         b, f = out.shape[:2]
         return out.reshape(b, f * self.upsample, -1) if self.output == "mulaw" else out.reshape(b, f * self.upsample)
+
+    def onset_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Shared features (B, F, hidden) → onset logits (B, F·upsample), one per envelope step."""
+        if self.onset is None:
+            raise ValueError("this EnvelopePredictor has no onset head (onset_head=False)")
+        return self.onset(h).flatten(1)
+
+    def onset_target(
+        self, events: torch.Tensor, events_mask: torch.Tensor, num_frames: int, fps: float
+    ) -> torch.Tensor:
+        """True onsets (B, E, 2) [s, object] with their mask (B, E) → (B, F·upsample) 0/1, 1 on each onset's step."""
+        steps = num_frames * self.upsample
+        idx = (events[..., 0].float() * fps * self.upsample).floor().long().clamp(0, steps - 1)
+        out = torch.zeros(events.shape[0], steps, device=events.device)
+        return out.scatter_add(1, idx, events_mask.float()).clamp(max=1)  # padding adds 0
 
     def decode(self, raw: torch.Tensor) -> torch.Tensor:
         """Network outputs → envelope (B, F·upsample), linear amplitude, ≥ 0."""

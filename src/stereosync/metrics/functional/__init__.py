@@ -2,6 +2,7 @@
 
 from stereosync.metrics.functional.av_align import av_align, peaks_iou
 from stereosync.metrics.functional.e_l1 import e_l1, e_l1_per_clip, frame_rms
+from stereosync.metrics.functional.event_timing import match_events, step_onsets
 from stereosync.metrics.functional.fad import fad_from_features, frechet_distance, gaussian_sums, mean_cov_from_sums
 from stereosync.metrics.functional.localiser import EventLocaliser, IldLocaliser, pan_from_energies
 from stereosync.metrics.functional.onsets import audio_onsets, envelope_onsets, onset_f1, onset_matches
@@ -21,6 +22,7 @@ __all__ = [
     "frame_rms",
     "frechet_distance",
     "gaussian_sums",
+    "match_events",
     "mean_cov_from_sums",
     "onset_f1",
     "onset_matches",
@@ -29,4 +31,5 @@ __all__ = [
     "peaks_iou",
     "spatial_av_align_counts",
     "spatial_av_align_score",
+    "step_onsets",
 ]

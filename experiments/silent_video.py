@@ -1,0 +1,281 @@
+"""Voicing a silent video at the final recipe, scored against the scenes' true footstep times.
+
+Generates every held-out synthetic test scene (3 clips of 2 s each) three ways and scores each row, with the
+scene's own audio as a fourth row:
+
+- ``ground-truth envelope``: the shipped final-recipe weights (``tiny_full_2800.safetensors``), the
+  ControlNet reading the envelope of the scene's audio (the paper's setting);
+- ``predicted envelope``: the same weights, the envelope predicted from the video alone
+  (``--data.envelope_source=predicted``);
+- ``no envelope``: the ``no_envelope`` ablation trained at the final recipe (2,800 steps, seed 0, no
+  ControlNet), a Lightning checkpoint from ``experiments/ablation.py``;
+- ``ground-truth audio``: the scene's own audio through the same metrics (for event timing: the onset
+  detector against the true step times, its own ceiling).
+
+Columns: event F1 at ±1 and ±2 video frames (33 / 67 ms) and the mean |offset| of matched events against
+the true step times (``stereosync.metrics.EventTiming``, the shards' ``events``); E-L1; envelope correlation
+(Pearson of the frame RMS of generated and reference audio per clip, averaged); Spatial AV-Align and pan MAE.
+
+    python experiments/ablation.py --rows no_envelope --seeds 0 --steps 2800 --cfg-scale 4 --test-scenes 48 \\
+        --fad false --out runs/no_envelope_2800          # the no-envelope model, once
+    python experiments/silent_video.py --out runs/silent_video --test-scenes 48
+    python experiments/silent_video.py --detector-only --test-scenes 48   # the ground-truth audio row only
+    python experiments/silent_video.py --variant "48 steps:--model.sampler.steps=48"   # a lever, as a further row
+
+Finished rows of ``--out`` are reused. Writes ``<out>/table.md`` and ``<out>/results.json``; prints the table
+and its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from runlib import REPO, flatten, last_checkpoint, versions
+
+log = logging.getLogger("silent_video")
+SR = 16000
+WEIGHTS = "pkg://stereosync/weights/tiny_full_2800.safetensors"
+COLUMNS = (
+    ("event_f1_33ms", "event F1 ±33 ms ↑", "{:.3f}"),
+    ("event_f1_67ms", "event F1 ±67 ms ↑", "{:.3f}"),
+    ("event_offset_ms", "mean \\|offset\\| (ms) ↓", "{:.1f}"),
+    ("e_l1", "E-L1 ↓", "{:.4f}"),
+    ("envelope_corr", "envelope corr ↑", "{:.3f}"),
+    ("spatial_av_align", "Spatial AV-Align ↑", "{:.3f}"),
+    ("pan_mae", "pan MAE ↓", "{:.3f}"),
+)
+
+
+def common_args(a: argparse.Namespace, root: Path) -> list[str]:
+    """The tiny recipe tested on ``--test-scenes`` held-out scenes of ``<out>/data`` (1 train and val scene:
+    the test split's seeds do not depend on the other splits)."""
+    return [
+        "--config",
+        str(REPO / "configs" / "tiny.yaml"),
+        "--seed_everything=0",
+        f"--trainer.default_root_dir={root}",
+        "--trainer.enable_progress_bar=false",
+        "--model.fad=false",
+        f"--data.synthetic.root={a.out / 'data'}",
+        "--data.synthetic.train_scenes=1",
+        "--data.synthetic.val_scenes=1",
+        f"--data.synthetic.test_scenes={a.test_scenes}",
+        "--data.num_workers=1",
+    ]
+
+
+def test_row(a: argparse.Namespace, name: str, extra: list[str], weights: str | None, ckpt: Path | None) -> dict:
+    """Generate the test scenes with one model; its test metrics plus the envelope correlation of its wavs."""
+    from stereosync.cli import cli_main
+    from stereosync.models.trainable_weights import load_trainable
+
+    root = a.out / re.sub(r"[^\w.-]+", "_", name)
+    done = root / "result.json"
+    if done.is_file() and json.loads(done.read_text()).get("test_scenes") == a.test_scenes:
+        log.info("%s: reusing %s", name, done)
+        return json.loads(done.read_text()) | {"run": str(root)}
+    t0 = time.perf_counter()
+    cli = cli_main(common_args(a, root) + extra, run=False)
+    if weights is not None:
+        load_trainable(cli.model, weights)
+    values = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=str(ckpt) if ckpt else None)[0]
+    out: dict[str, Any] = flatten(values)
+    out["envelope_corr"] = envelope_corr(versions(root)[-1] / "test" / "wav")
+    out.update(test_scenes=a.test_scenes, seconds=time.perf_counter() - t0)
+    done.write_text(json.dumps(out, indent=1))
+    return out | {"run": str(root)}
+
+
+def rms_corr(gen: np.ndarray, ref: np.ndarray) -> float:
+    """Pearson correlation of the frame RMS of two (C, T) clips' mono mixes (0 when one is constant)."""
+    from stereosync.metrics.functional import frame_rms
+
+    g, r = (frame_rms(torch.from_numpy(x.mean(0))[None]).numpy()[0] for x in (gen, ref))
+    n = min(len(g), len(r))
+    return float(np.corrcoef(g[:n], r[:n])[0, 1]) if g[:n].std() > 0 and r[:n].std() > 0 else 0.0
+
+
+def envelope_corr(wav_dir: Path) -> float:
+    """Mean over clips of :func:`rms_corr` of ``<key>.wav`` (generated) against ``<key>.ref.wav``."""
+    import soundfile
+
+    corr = []
+    for ref_path in sorted(wav_dir.glob("*.ref.wav")):
+        gen_path = ref_path.with_name(ref_path.name.replace(".ref.wav", ".wav"))
+        ref, gen = (soundfile.read(p, dtype="float32", always_2d=True)[0].T for p in (ref_path, gen_path))
+        corr.append(rms_corr(gen, ref))
+    return float(np.mean(corr))
+
+
+def ground_truth_row(a: argparse.Namespace) -> dict[str, Any]:
+    """The scenes' own audio (peak-normalised, as the test stream feeds it) through the same metrics."""
+    from datamodules.shards import expand_shards
+    from stereosync.data import pipeline
+    from stereosync.data.synthetic import ensure_synthetic_dataset
+    from stereosync.metrics import EventTiming, PanTracking, SpatialAVAlign
+
+    t0 = time.perf_counter()
+    ensure_synthetic_dataset(a.out / "data", a.test_scenes, split="test", sample_rate=SR)
+    timing, spatial, pan = EventTiming(SR), SpatialAVAlign(SR), PanTracking(SR)
+    counter = pipeline.SkipCounter(strict=True)
+    samples = []
+    for raw in pipeline.tar_samples(
+        ({"url": u} for u in expand_shards(str(a.out / "data" / "test" / "shards"))), counter
+    ):
+        samples.append(pipeline.augment(pipeline.decode(raw, counter), 2.0, None, True, False))
+    for i in range(0, len(samples), 8):
+        batch = pipeline.collate(samples[i : i + 8], {})
+        x = batch["audio"]
+        timing.update(x, batch["events"], batch["events_mask"], batch["has_events"])
+        spatial.update(preds=x, boxes=batch["boxes"], box_mask=batch["box_mask"])
+        pan.update(preds=x, boxes=batch["boxes"], box_mask=batch["box_mask"])
+    out: dict[str, Any] = {k: float(v) for k, v in timing.compute().items()}
+    out.update(librosa_onsets(samples))
+    out.update(
+        e_l1=0.0,
+        envelope_corr=1.0,
+        spatial_av_align=float(spatial.compute()),
+        pan_mae=float(pan.compute()["pan_mae"]),
+        clips=len(samples),
+        events=int(timing.n_reference),
+        seconds=time.perf_counter() - t0,
+    )
+    return out
+
+
+def librosa_onsets(samples: list[dict]) -> dict[str, float]:
+    """F1 of ``librosa``'s default onsets (the former onset column's detector) against the true step times."""
+    from stereosync.metrics.functional import audio_onsets, onset_matches
+
+    counts = {tol: [0, 0] for tol in (1 / 30, 0.05)}
+    for s in samples:
+        found, true = audio_onsets(s["audio"], SR), s["events"][:, 0]
+        for tol, c in counts.items():
+            c[0] += onset_matches(found, true, tol)
+            c[1] += len(found) + len(true)
+    return {f"librosa_f1_{round(tol * 1000)}ms": 2 * m / n for tol, (m, n) in counts.items()}
+
+
+def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Event F1 at ±1 frame of each model row's wavs, split into clips with one and with two characters."""
+    import soundfile
+
+    from datamodules.shards import expand_shards
+    from stereosync.data import pipeline
+    from stereosync.metrics.functional import match_events, step_onsets
+
+    counter = pipeline.SkipCounter(strict=True)
+    truth = {}
+    urls = expand_shards(str(a.out / "data" / "test" / "shards"))
+    for raw in pipeline.tar_samples(({"url": u} for u in urls), counter):
+        s = pipeline.decode(raw, counter)
+        truth[s["__key__"]] = (s["events"][:, 0], int(s["box_mask"].any(0).sum()))
+    out = {}
+    for name, row in rows.items():
+        if "run" not in row:  # the ground-truth audio: no wavs of its own
+            continue
+        wav = versions(Path(row["run"]))[-1] / "test" / "wav"
+        acc = {1: [0, 0], 2: [0, 0]}  # per character count: matches, detected + true
+        for key, (true, characters) in truth.items():
+            audio = soundfile.read(wav / f"{key}.wav", dtype="float32", always_2d=True)[0].T
+            found = step_onsets(audio, SR)
+            acc[characters][0] += match_events(found, true, 1 / 30).size
+            acc[characters][1] += len(found) + len(true)
+        out[name] = {f"event_f1_33ms_{k}char": 2 * m / n if n else float("nan") for k, (m, n) in acc.items()}
+    return out
+
+
+def table(rows: dict[str, dict], seconds: float, a: argparse.Namespace) -> str:
+    lines = ["| row | " + " | ".join(c[1] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    for name, r in rows.items():
+        cells = [fmt.format(r[k]) if k in r else "" for k, _, fmt in COLUMNS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    gt = rows["ground-truth audio"]
+    lines += [
+        "",
+        f"{a.test_scenes} held-out test scenes ({gt['clips']} clips of 2 s, {gt['events']} true footsteps); "
+        f"wall time {seconds / 60:.1f} min.",
+        "",
+        f"librosa's default onsets of the ground-truth audio against the true step times: F1 "
+        f"{gt['librosa_f1_33ms']:.3f} at ±33 ms, {gt['librosa_f1_50ms']:.3f} at ±50 ms.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python experiments/silent_video.py", description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/silent_video"), help="run folder (rows reused)")
+    p.add_argument("--test-scenes", type=int, default=48, help="held-out test scenes (3 clips each)")
+    p.add_argument("--weights", default=WEIGHTS, help="trainable weights of the full model (.safetensors)")
+    p.add_argument(
+        "--no-envelope", type=Path, default=Path("runs/no_envelope_2800/no_envelope-seed0"), help="ablation run"
+    )
+    p.add_argument("--predictor", default=None, help="envelope-predictor file (default: the recipe's)")
+    p.add_argument("--detector-only", action="store_true", help="only the ground-truth audio row")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:ARGS",
+        help="one more predicted-envelope row with further CLI arguments, e.g. 'cfg 6:--model.sampler.cfg_scale=6'",
+    )
+    p.add_argument(
+        "--true-variant",
+        action="append",
+        default=[],
+        metavar="NAME:ARGS",
+        help="the same for the ground-truth-envelope row (a lever's effect on the reference it is compared with)",
+    )
+    p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for the model rows")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    a.out = a.out.resolve()
+    a.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    rows: dict[str, dict] = {}
+    if not a.detector_only:
+        full = ["--config", str(REPO / "configs" / "ablations" / "full.yaml"), *a.extra]
+        predicted = ["--data.envelope_source=predicted"]
+        predicted += [f"--data.envelope_predictor={a.predictor}"] if a.predictor else []
+        bare = ["--config", str(REPO / "configs" / "ablations" / "no_envelope.yaml"), *a.extra]
+        rows["ground-truth envelope"] = test_row(a, "ground-truth envelope", full, a.weights, None)
+        rows["**predicted envelope** (video only)"] = test_row(
+            a, "predicted envelope", full + predicted, a.weights, None
+        )
+        for variant in a.variant:  # levers on the predicted-envelope row
+            name, _, args = variant.partition(":")
+            rows[f"predicted envelope, {name}"] = test_row(
+                a, f"predicted envelope, {name}", full + predicted + args.split(), a.weights, None
+            )
+        for variant in a.true_variant:
+            name, _, args = variant.partition(":")
+            rows[f"ground-truth envelope, {name}"] = test_row(
+                a, f"ground-truth envelope, {name}", full + args.split(), a.weights, None
+            )
+        rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
+    rows["ground-truth audio"] = ground_truth_row(a)
+    split = by_characters(a, rows)
+    seconds = time.perf_counter() - t0
+    text = table(rows, seconds, a)
+    text += "".join(
+        f"\n{name}: event F1 ±33 ms {v['event_f1_33ms_1char']:.3f} on clips with one character, "
+        f"{v['event_f1_33ms_2char']:.3f} with two."
+        for name, v in split.items()
+    )
+    (a.out / ("detector.md" if a.detector_only else "table.md")).write_text(text + "\n")
+    (a.out / "results.json").write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
