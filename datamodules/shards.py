@@ -1,4 +1,4 @@
-"""WebDataset DataModule: streams StereoSync shards to one or many GPUs (issue: data).
+"""WebDataset DataModule: streams StereoSync shards to one or many GPUs.
 
 Training: shards are *resampled* (with replacement) from a seed that depends on (seed, rank, worker, epoch),
 samples pass a seeded shuffle buffer, are batched inside the pipeline, and every rank yields exactly
