@@ -134,7 +134,7 @@ class Stages:
         while not marker.exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(1)
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session this script started for it
+            os.killpg(proc.pid, signal.SIGKILL)  # the process group started for the fit
         self.finish(name, proc, log, stats, t0)
         return marker.exists()
 
