@@ -39,19 +39,10 @@ def timed(fn: Callable[[], object], repeats: int) -> float:
 
 
 def bench_extract(root: Path, repeats: int) -> dict[str, float]:
-    from stereosync.extract.factory import ModelConfig, build_featurizer
-    from stereosync.realformat import paths
+    from stereosync.extract.factory import build_featurizer
+    from stereosync.realformat import extraction_models, paths
 
-    where = paths(root)
-    cfg = ModelConfig(
-        depth_model=str(where["depth"]),
-        detector=str(where["detector"]),
-        image_encoder=str(where["image_encoder"]),
-        clap_checkpoint=str(where["clap"]),
-        device="cpu",
-        precision="float32",
-    )
-    f, _ = build_featurizer(cfg)
+    f, _ = build_featurizer(extraction_models(paths(root)))
     frame = np.random.default_rng(0).integers(0, 255, (1, 360, 640, 3), dtype=np.uint8)
     depth = f.depth(frame)
     audio = torch.randn(1, 2, 88200) * 0.1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,29 @@ def tiny_extraction_models(tmp_path_factory):
         model.save_pretrained(root / name)
         processor.save_pretrained(root / name)
     return root
+
+
+@pytest.fixture(scope="package")
+def models_json(tiny_extraction_models):
+    """``--data.predict_models`` naming the tiny random extraction models (K = 2, CPU)."""
+    return json.dumps(
+        {
+            "depth_model": str(tiny_extraction_models / "depth"),
+            "image_encoder": "none",
+            "detector": str(tiny_extraction_models / "detector"),
+            "num_objects": 2,
+            "device": "cpu",
+        }
+    )
+
+
+@pytest.fixture(scope="package")
+def reference_wav(tmp_path_factory):
+    """A 3-s synthetic footstep recording (16 kHz wav): a reference sound for silent videos."""
+    from callbacks.test_writer import write_wav
+    from stereosync.data.synthetic import generate_scene
+
+    scene = generate_scene(seed=77, duration=3.0, sample_rate=16000)
+    path = tmp_path_factory.mktemp("ref") / "steps.wav"
+    write_wav(path, scene.audio, 16000)
+    return path

@@ -22,29 +22,6 @@ def stereo_audio(mp4: Path) -> tuple[np.ndarray, int]:
         return np.concatenate([f.to_ndarray() for f in c.decode(a)], axis=1), a.rate
 
 
-@pytest.fixture(scope="module")
-def models_json(tiny_extraction_models):
-    return json.dumps(
-        {
-            "depth_model": str(tiny_extraction_models / "depth"),
-            "image_encoder": "none",
-            "detector": str(tiny_extraction_models / "detector"),
-            "num_objects": 2,
-            "device": "cpu",
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def reference_wav(tmp_path_factory):
-    from callbacks.test_writer import write_wav
-
-    scene = generate_scene(seed=77, duration=3.0, sample_rate=16000)
-    path = tmp_path_factory.mktemp("ref") / "steps.wav"
-    write_wav(path, scene.audio, 16000)
-    return path
-
-
 def predict(tiny_run, models_json, out: Path, *extra: str) -> Path:
     _, common, ckpt = tiny_run
     cli_main(

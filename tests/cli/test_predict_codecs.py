@@ -15,30 +15,6 @@ from stereosync.media import video_duration
 CONTAINER = {"prores": ".mov", "dnxhd": ".mov", "ffv1": ".mkv"}  # the rest: .mp4 (docs/outputs.md)
 
 
-@pytest.fixture(scope="module")
-def models_json(tiny_extraction_models):
-    return json.dumps(
-        {
-            "depth_model": str(tiny_extraction_models / "depth"),
-            "image_encoder": "none",
-            "detector": str(tiny_extraction_models / "detector"),
-            "num_objects": 2,
-            "device": "cpu",
-        }
-    )
-
-
-@pytest.fixture(scope="module")
-def reference_wav(tmp_path_factory):
-    from callbacks.test_writer import write_wav
-    from stereosync.data.synthetic import generate_scene
-
-    scene = generate_scene(seed=78, duration=2.0, sample_rate=16000)
-    path = tmp_path_factory.mktemp("ref") / "steps.wav"
-    write_wav(path, scene.audio, 16000)
-    return path
-
-
 def predict(tiny_run, models_json, reference_wav, videos: Path, out: Path, *extra: str):
     """The CLI's predict over ``videos`` into ``out/version_0``; returns the prediction writer."""
     from callbacks.prediction_writer import PredictionWriter

@@ -123,20 +123,12 @@ def test_detector_config_has_the_coco_labels():
 
 @pytest.mark.slow
 def test_full_size_folders_load_through_the_project_seams_and_run():
-    from stereosync.extract.factory import ModelConfig, build_featurizer
+    from stereosync.extract.factory import build_featurizer
     from stereosync.models.backbone import Backbone
-    from stereosync.realformat import make_all
+    from stereosync.realformat import extraction_models, make_all
 
     where = make_all(REALFORMAT_ROOT)
-    cfg = ModelConfig(
-        depth_model=str(where["depth"]),
-        detector=str(where["detector"]),
-        image_encoder=str(where["image_encoder"]),
-        clap_checkpoint=str(where["clap"]),
-        device="cpu",
-        precision="float32",
-    )
-    featurizer, names = build_featurizer(cfg)
+    featurizer, names = build_featurizer(extraction_models(where))
     frame = np.random.default_rng(0).integers(0, 255, (1, 360, 640, 3), dtype=np.uint8)
     depth = featurizer.depth(frame)
     assert depth.shape[0] == 1 and torch.isfinite(depth).all()

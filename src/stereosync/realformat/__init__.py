@@ -34,6 +34,22 @@ def paths(root: str | Path) -> dict[str, Path]:
     return out
 
 
+def extraction_models(where: dict[str, Path], **fields):
+    """The :class:`~stereosync.extract.factory.ModelConfig` of the real-format extraction models at ``where``
+    (:func:`paths` or :func:`make_all`), on the CPU in float32 unless ``fields`` say otherwise."""
+    from stereosync.extract.factory import ModelConfig
+
+    names = {
+        "depth_model": "depth",
+        "detector": "detector",
+        "image_encoder": "image_encoder",
+        "clap_checkpoint": "clap",
+    }
+    return ModelConfig(
+        **{k: str(where[v]) for k, v in names.items()}, **{"device": "cpu", "precision": "float32", **fields}
+    )
+
+
 def make_all(root: str | Path, parts: tuple[str, ...] = PARTS, seed: int = 0) -> dict[str, Path]:
     """Make the chosen parts under ``root`` (kept where complete); returns every part's path."""
     from stereosync.realformat.clap import make_clap_checkpoint
