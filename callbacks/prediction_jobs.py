@@ -49,8 +49,8 @@ class VideoJob:
         sample_rate: Hz of the written audio.
         fade_seconds: fade where chunks only touch.
         failures: where a failure is recorded.
-        fmt: ``stereo`` or ``binaural`` (a wav and the video with that audio) or ``foa`` (an ambiX wav only:
-            no video container here can be tagged as carrying ambisonics).
+        fmt: ``stereo`` or ``binaural`` (a wav and the video with that audio) or ``foa`` (an ambiX wav and
+            the video with its 4 channels, tagged first-order ambiX by an SA3D box).
     """
 
     def __init__(
@@ -109,10 +109,13 @@ class VideoJob:
         except Exception as err:  # noqa: BLE001
             self.fail("write", describe(err))
             return False
+        wav = self.wav
         if self.format == "foa":
-            return self._finish_ambix()
+            wav = self._finish_ambix()
+            if wav is None:
+                return False
         try:
-            self.output = write_output(self.path, self.wav, self.stem, audio_codec)
+            self.output = write_output(self.path, wav, self.stem, audio_codec, ambisonic=self.format == "foa")
         except Exception as err:  # noqa: BLE001
             log.debug("mux failed", exc_info=True)
             self.failed = True
@@ -120,14 +123,15 @@ class VideoJob:
             return False
         out = self.output
         how = "copied" if out.copied else "re-encoded to H.264"
+        what = f"{out.audio_codec} {'first-order ambiX, SA3D-tagged' if out.ambisonic else ''}".strip()
         log.info(
             "predict: %s → %s (picture %s, %s; %s audio; %d chunks, %.2f s)",
-            self.path, out.path, out.video_codec, how, out.audio_codec, self.join.chunks, self.seconds,
+            self.path, out.path, out.video_codec, how, what, self.join.chunks, self.seconds,
         )  # fmt: skip
         return True
 
-    def _finish_ambix(self) -> bool:
-        """The joined 4-channel wav → ``<stem>.wav`` as ambiX (ACN/SN3D, tagged); no video file."""
+    def _finish_ambix(self) -> Path | None:
+        """The joined 4-channel wav → ``<stem>.wav`` as ambiX (ACN/SN3D, tagged); returns it (None: failed)."""
         from stereosync.spatial.ambix_io import ambix_from_wav
 
         out = self.stem.with_name(self.stem.name + ".wav")
@@ -136,9 +140,9 @@ class VideoJob:
             self.wav.unlink()
         except Exception as err:  # noqa: BLE001
             self.fail("write", describe(err))
-            return False
+            return None
         log.info("predict: %s → %s (ambiX first-order ambisonics, %.2f s)", self.path, out, self.seconds)
-        return True
+        return out
 
     def fail(self, stage: str, error: str) -> None:
         """Record the failure; an unfinished wav is removed (it would hold only part of the audio)."""

@@ -78,7 +78,8 @@ def output_names(sources: list[str]) -> dict[str, Path]:
 class PredictionWriter(pl.Callback):
     """After each video of ``predict``: ``<dir>/<video>.wav`` (stereo, 24-bit, ``output_sample_rate``) and
     ``<dir>/<video>.mp4`` (or ``.mov``/``.mkv``, see :mod:`stereosync.output_video`) with that audio;
-    ``<video>`` keeps the input's relative path.
+    ``<video>`` keeps the input's relative path. With ``data.output_format`` ``binaural`` the audio is binaural;
+    with ``foa`` the wav is ambiX and the video's 4-channel track is tagged by an SA3D box (mp4/mov).
 
     A video that fails at any stage is a line of ``<dir>/failures.jsonl`` and the next one goes on. At the
     end, :attr:`summary` is ``{"done", "failed", "seconds", "folder", "failures"}`` (the failures file, or
@@ -107,7 +108,7 @@ class PredictionWriter(pl.Callback):
         hparams = getattr(datamodule, "hparams", None) or {}
         self.audio_codec = str(hparams.get("output_audio_codec", "auto"))
         self.format = str(hparams.get("output_format", "stereo"))
-        check_audio_codec(self.audio_codec)
+        check_audio_codec(self.audio_codec, ambisonic=self.format == "foa")
         sources = getattr(datamodule, "predict_sources", None)
         self.names = output_names(list(sources)) if sources else {}
         self.failures = FailureFile(self.folder / "failures.jsonl")

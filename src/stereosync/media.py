@@ -80,8 +80,9 @@ def mux_audio(
     return out
 
 
-def wav_blocks(path: str | os.PathLike, block: int = 65536) -> Iterator[np.ndarray]:
-    """A stereo audio file as consecutive (2, ≤ ``block``) float32 blocks, so it is never held whole."""
+def wav_blocks(path: str | os.PathLike, block: int = 65536, channels: int = 2) -> Iterator[np.ndarray]:
+    """An audio file as consecutive (``channels``, ≤ ``block``) float32 blocks, so it is never held whole (a file
+    with another channel count gives its first channel on every channel)."""
     import soundfile
 
     with soundfile.SoundFile(str(path)) as fh:
@@ -89,4 +90,5 @@ def wav_blocks(path: str | os.PathLike, block: int = 65536) -> Iterator[np.ndarr
             data = fh.read(block, dtype="float32", always_2d=True)  # (n, C)
             if not len(data):
                 return
-            yield np.ascontiguousarray(data.T if data.shape[1] == 2 else np.repeat(data[:, :1].T, 2, axis=0))
+            same = data.shape[1] == channels
+            yield np.ascontiguousarray(data.T if same else np.repeat(data[:, :1].T, channels, axis=0))

@@ -52,12 +52,18 @@ def decoded(path: Path) -> dict:
     with av.open(str(path)) as c:
         stream = c.streams.audio[0]
         layout = stream.layout.name
-        audio = np.concatenate([f.to_ndarray().reshape(f.layout.nb_channels, -1) for f in c.decode(stream)], axis=1)
+        audio = np.concatenate([samples(f) for f in c.decode(stream)], axis=1)
     with av.open(str(path)) as c:
         packets = [hashlib.sha1(bytes(p)).hexdigest() for p in c.demux(c.streams.video[0]) if p.size]
     with av.open(str(path)) as c:
         frames = sum(1 for _ in c.decode(video=0))
     return {"layout": layout, "audio": audio, "packets": packets, "frames": frames}
+
+
+def samples(frame: av.AudioFrame) -> np.ndarray:
+    """(C, n) samples of a planar or interleaved frame."""
+    x = frame.to_ndarray()
+    return x if frame.format.is_planar else x.reshape(-1, frame.layout.nb_channels).T
 
 
 def top_boxes(path: Path) -> list[tuple[str, int, int]]:
