@@ -19,9 +19,16 @@ KINDS = {"mp4-aac": ("mp4", "aac"), "mov-pcm": ("mov", "pcm_s24le"), "mov-aac": 
 
 
 def av_file(
-    path: Path, fmt: str, codec: str | None, fast_start: bool, layout: str = "4.0", sa3d_metadata: bool = False
+    path: Path,
+    fmt: str,
+    codec: str | None,
+    fast_start: bool,
+    layout: str = "4.0",
+    sa3d_metadata: bool = False,
+    rate: int = RATE,
 ) -> Path:
-    """One second of 64×64 MPEG-4 picture (25 fps) and, unless ``codec`` is None, random ``layout`` audio.
+    """One second of 64×64 MPEG-4 picture (25 fps) and, unless ``codec`` is None, random ``layout`` audio at
+    ``rate`` Hz.
 
     ``fast_start`` puts the moov before the media data (FFmpeg's ``movflags=faststart``).
     """
@@ -30,16 +37,16 @@ def av_file(
     with av.open(str(path), "w", format=fmt, options=options) as dst:
         video = dst.add_stream("mpeg4", rate=25)
         video.width, video.height, video.pix_fmt = 64, 64, "yuv420p"
-        audio = dst.add_stream(codec, rate=RATE, layout=layout) if codec else None
+        audio = dst.add_stream(codec, rate=rate, layout=layout) if codec else None
         if audio is not None and sa3d_metadata:
             audio.metadata["SA3D"] = "ambisonic 1"
         for i in range(25):
             img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
             dst.mux(video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
             if audio is not None:
-                block = rng.uniform(-0.3, 0.3, (audio.channels, RATE // 25)).astype(np.float32)
+                block = rng.uniform(-0.3, 0.3, (audio.channels, rate // 25)).astype(np.float32)
                 frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
-                frame.sample_rate, frame.pts = RATE, i * (RATE // 25)
+                frame.sample_rate, frame.pts = rate, i * (rate // 25)
                 dst.mux(audio.encode(frame))
         dst.mux(video.encode(None))
         if audio is not None:
@@ -131,6 +138,17 @@ def test_ffmpegs_demuxer_reads_the_tagged_pcm_track_as_ambisonic(tmp_path):
         assert decoded(path)["layout"] == "ambisonic 1"
 
 
+def test_a_quicktime_version_2_sound_description_is_tagged(tmp_path):
+    """Above 65535 Hz a mov's sound description is QuickTime version 2 (its own field layout)."""
+    path = av_file(tmp_path / "hi.mov", "mov", "pcm_s24le", fast_start=True, rate=96000)
+    moov = path.read_bytes()
+    assert moov[moov.index(b"lpcm") + 12 : moov.index(b"lpcm") + 14] == b"\x00\x02"  # the version field
+    reference = decoded(path)
+    inject_sa3d(path)
+    assert read_sa3d(path) == [FOA_AMBIX] and decoded(path)["layout"] == "ambisonic 1"
+    np.testing.assert_array_equal(decoded(path)["audio"], reference["audio"])
+
+
 def test_the_box_is_the_one_ffmpegs_mp4_muxer_writes_for_an_ambisonic_layout(tmp_path):
     path = av_file(tmp_path / "native.mp4", "mp4", "aac", fast_start=False, sa3d_metadata=True)
     data = path.read_bytes()
@@ -152,7 +170,7 @@ def test_injecting_again_replaces_the_box(tmp_path):
 
 def test_refusals_name_the_file(tmp_path):
     stereo = av_file(tmp_path / "stereo.mp4", "mp4", "aac", fast_start=False, layout="stereo")
-    with pytest.raises(ValueError, match=r"stereo\.mp4: audio track 2 has 2 channels, the SA3D box describes 4"):
+    with pytest.raises(ValueError, match=r"stereo\.mp4: audio track 1 has 2 channels, the SA3D box describes 4"):
         inject_sa3d(stereo)
     silent = av_file(tmp_path / "silent.mp4", "mp4", None, fast_start=False)
     with pytest.raises(ValueError, match=r"silent\.mp4: no audio track"):

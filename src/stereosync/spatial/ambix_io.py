@@ -3,9 +3,8 @@
 ambiX (Nachbar et al., 2011) stores the components in ACN order (W, Y, Z, X) with SN3D normalisation. The file
 is a WAVE_FORMAT_EXTENSIBLE WAV with a channel mask of 0, the standard way to say that the channels feed no
 loudspeakers (they are sound-field components), and an INFO comment (``ICMT``) naming the layout, which
-libsndfile, ffmpeg and most editors show. PyAV cannot tag an mp4/mov audio track as ambisonic (its AAC, Opus,
-ALAC and FLAC encoders refuse the ``ambisonic 1`` channel layout and PCM in mov reads back untagged), so no
-video container is written here.
+libsndfile, ffmpeg and most editors show. The same four channels go into an mp4/mov track tagged by an SA3D box
+(:mod:`stereosync.spatial.sa3d`, used by :func:`stereosync.output_video.write_output`).
 """
 
 from __future__ import annotations

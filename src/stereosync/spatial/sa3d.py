@@ -172,10 +172,9 @@ def _handler(trak: Box) -> bytes | None:
 
 
 def _sound_entries(moov: Box, quicktime: bool, where: str) -> Iterator[tuple[int, Box]]:
-    """(track number from 1, sample entry) of each audio track, each entry opened into fields and boxes."""
-    for number, trak in enumerate((c for c in moov.children if c.kind == b"trak"), start=1):
-        if _handler(trak) != b"soun":
-            continue
+    """(audio track number from 1, sample entry) of each audio track, each entry opened into fields and boxes."""
+    audio = [t for t in moov.children if t.kind == b"trak" and _handler(t) == b"soun"]
+    for number, trak in enumerate(audio, start=1):
         stsd = trak
         for kind in (b"mdia", b"minf", b"stbl", b"stsd"):
             stsd = stsd.child(kind) if stsd else None
@@ -217,7 +216,10 @@ def _top_level(fh, path: Path) -> list[_TopBox]:
         elif size == 0:
             size = total - start
         if size < 8 or start + size > total:
-            raise ValueError(f"{path}: top-level box {kind!r} at byte {start} runs past the end of the file")
+            raise ValueError(
+                f"{path}: not an mp4/mov file, or a truncated one (top-level box {kind!r} at byte {start} "
+                f"runs past the end of the file)"
+            )
         out.append(_TopBox(kind, start, size))
         start += size
     return out
@@ -350,25 +352,26 @@ def _copy(src, dst, n: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print each audio track's SA3D tag; exit status 1 when a file has no tagged audio track."""
-    files = sys.argv[1:] if argv is None else argv
-    if not files:
-        print("usage: python -m stereosync.spatial.sa3d FILE.mp4|FILE.mov …", file=sys.stderr)
-        return 2
+    """Print each audio track's SA3D tag; exit status 1 when a file has no tagged audio track or is unreadable."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m stereosync.spatial.sa3d", description="Print the SA3D (ambisonic) tag of each audio track."
+    )
+    parser.add_argument("files", nargs="+", help="mp4 or mov files")
     status = 0
-    for name in files:
+    for name in parser.parse_args(argv).files:
         try:
             tags = read_sa3d(name)
         except (OSError, ValueError) as err:
             print(f"{name}: {err}", file=sys.stderr)
             status = 1
             continue
-        if not any(tags):
-            status = 1
         for i, tag in enumerate(tags, start=1):
             print(f"{name}: audio track {i}: {tag.describe() if tag else 'no SA3D box (not tagged as ambisonic)'}")
         if not tags:
             print(f"{name}: no audio track")
+        status = status if any(tags) else 1
     return status
 
 
