@@ -190,7 +190,8 @@ class ShardDataModule(pl.LightningDataModule):
             which container each video gets).
         output_format: ``predict``: the spatial format written: ``stereo`` (as generated), ``binaural`` (the
             generated stereo rendered for headphones through measured HRTFs along the tracked boxes) or ``foa``
-            (first-order ambisonics for 360° video: an ambiX wav, no video file); docs/spatial_audio.md.
+            (first-order ambisonics for 360° video: an ambiX wav and the video with its 4-channel track tagged
+            by an SA3D box); docs/spatial_audio.md.
     """
 
     def __init__(

@@ -46,6 +46,7 @@ def test_generate_gives_binaural_video_and_an_ambix_file_for_the_chosen_format(d
     from gradio_client import Client, handle_file
 
     from stereosync.demo.examples import example_sounds
+    from stereosync.spatial.sa3d import FOA_AMBIX, read_sa3d
 
     client = Client(demo_url, verbose=False)
     args = (handle_file(str(silent_video)), handle_file(str(example_sounds()["wood"])), "none", 3, 4.0, 4)
@@ -57,8 +58,9 @@ def test_generate_gives_binaural_video_and_an_ambix_file_for_the_chosen_format(d
     assert a.shape == b.shape and not np.allclose(a, b, atol=1e-3)  # rendered through the HRTFs
     video, foa_wav, pan, _ = client.predict(*args, "foa", api_name="/generate")
     info = soundfile.info(str(foa_wav))
-    assert video is None and info.channels == 4 and pan is not None
+    assert info.channels == 4 and pan is not None
     assert "ambiX" in soundfile.SoundFile(str(foa_wav)).comment  # tagged ACN/SN3D
+    assert stereo_seconds(video)[0] == 4 and read_sa3d(video) == [FOA_AMBIX]  # the video for 360° players
 
 
 def test_generate_takes_the_vision_preset(demo_url, silent_video):

@@ -137,12 +137,15 @@ def build_app(engine: Any):
                 format_in = gr.Radio(
                     list(OUTPUT_FORMATS),
                     value="stereo",
-                    label="output: stereo, binaural (headphones) or first-order ambisonics (ambiX wav, 360° video)",
+                    label="output: stereo, binaural (headphones) or first-order ambisonics (ambiX, for 360° video)",
                     elem_id="format_in",
                 )
                 button = gr.Button("Generate", variant="primary", elem_id="generate")
             with gr.Column():
-                video_out = gr.Video(label="video with the generated stereo audio", elem_id="video_out")
+                video_out = gr.Video(
+                    label="video with the generated audio (ambisonics: 4 channels tagged for 360° players)",
+                    elem_id="video_out",
+                )
                 wav_out = gr.File(label="generated audio (wav; ambiX for first-order ambisonics)", elem_id="wav_out")
                 pan_out = gr.Plot(label="pan vs box centres")
                 spec_out = gr.Plot(label="L/R spectrograms")

@@ -34,7 +34,7 @@ Progress = Callable[[float, str], None]
 class Result:
     """What one generation produced (``run``: its folder, with ``features/`` and ``out/``)."""
 
-    mp4: Path | None  # None for first-order ambisonics (an ambiX wav only)
+    mp4: Path | None  # the video file (.mp4/.mov/.mkv; for first-order ambisonics its track is SA3D-tagged)
     wav: Path
     audio: np.ndarray  # (C, T) float32 at ``sample_rate``: C = 2 (stereo, binaural) or 4 (FOA W, Y, Z, X)
     sample_rate: int
@@ -207,9 +207,10 @@ class Engine:
     ) -> Result:
         """Voice ``video``; ``reference_audio`` gives the timbre (needed for a silent video).
 
-        ``output_format``: ``stereo``, ``binaural`` (the video with headphone audio) or ``foa`` (an ambiX wav,
-        ``Result.mp4`` is None; ``Result.audio`` holds its four channels W, Y, Z, X). ``vision_preset``: the
-        feature-extraction preset for this video (``auto``, ``people``, ``tiny`` …; default: the engine's models).
+        ``output_format``: ``stereo``, ``binaural`` (the video with headphone audio) or ``foa`` (an ambiX wav and
+        ``Result.mp4`` with its four channels, tagged by an SA3D box; ``Result.audio`` holds W, Y, Z, X).
+        ``vision_preset``: the feature-extraction preset for this video (``auto``, ``people``, ``tiny`` …; default:
+        the engine's models).
 
         ``callbacks`` run before the prediction writer (``bench/predict.py`` times the stages with one).
 
