@@ -218,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-envelope", type=Path, default=Path("runs/no_envelope_2800/no_envelope-seed0"), help="ablation run"
     )
+    p.add_argument("--skip-no-envelope", action="store_true", help="leave out the no-envelope row (no ablation run)")
     p.add_argument("--predictor", default=None, help="envelope-predictor file (default: the recipe's)")
     p.add_argument("--detector-only", action="store_true", help="only the ground-truth audio row")
     p.add_argument(
@@ -261,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[f"ground-truth envelope, {name}"] = test_row(
                 a, f"ground-truth envelope, {name}", full + args.split(), a.weights, None
             )
-        rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
+        if not a.skip_no_envelope:
+            rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
     split = by_characters(a, rows)
     seconds = time.perf_counter() - t0
