@@ -8,7 +8,8 @@ rate) into what each correction removes:
 - ``clip gain``: each clip scaled by its L1-best gain (the weighted median of reference / predicted) — what is
   left after fixing a per-clip level error;
 - ``step gain``: each stretch between the midpoints of consecutive true footsteps scaled by its own L1-best
-  gain — what is left after fixing every step's level: shape and timing;
+  gain — what is left after fixing every step's level: shape and timing; ``step_gain_shift_33ms`` also shifts
+  each stretch by the best of ±2 steps of 1/60 s (timing within one video frame);
 - ``median decode`` (``mulaw`` files): the median of the predicted class distribution instead of its mean.
 
 It also counts the envelope onsets (found, true, matched within ±50 ms) and relates each true step's level to
@@ -52,15 +53,16 @@ def l1_gain(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(ratio[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
-def step_gain_error(pred: np.ndarray, ref: np.ndarray, events: np.ndarray) -> float:
-    """Mean |pred − ref| after scaling each stretch between midpoints of consecutive true steps by its L1 gain."""
+def step_gain_error(pred: np.ndarray, ref: np.ndarray, events: np.ndarray, max_shift: int = 0) -> float:
+    """Mean |pred − ref| after scaling each stretch between midpoints of consecutive true steps by its L1 gain
+    (and shifting the prediction there by the best of ±``max_shift`` steps of 1/60 s)."""
     times = np.sort(events)
     cuts = [0] + [int(round(0.5 * (a + b) * SR)) for a, b in zip(times[:-1], times[1:])] + [len(ref)]
+    shifted = [np.roll(pred, k * SR // 60) for k in range(-max_shift, max_shift + 1)]
     err = 0.0
     for a, b in zip(cuts[:-1], cuts[1:]):
         if b > a:
-            g = l1_gain(pred[a:b], ref[a:b])
-            err += float(np.abs(g * pred[a:b] - ref[a:b]).sum())
+            err += min(float(np.abs(l1_gain(p[a:b], ref[a:b]) * p[a:b] - ref[a:b]).sum()) for p in shifted)
     return err / len(ref)
 
 
@@ -155,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             "raw": float(np.abs(pred - ref).mean()),
             "clip_gain": float(np.abs(g * pred - ref).mean()),
             "step_gain": step_gain_error(pred, ref, events) if len(events) else float(np.abs(g * pred - ref).mean()),
+            "step_gain_shift_33ms": step_gain_error(pred, ref, events, 2)
+            if len(events)
+            else float(np.abs(g * pred - ref).mean()),
             "median_decode": float(np.abs(med - ref).mean()),
             "log_gain": float(np.log(g)),
             "bias": float((pred - ref).mean()),
