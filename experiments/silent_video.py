@@ -21,6 +21,7 @@ the true step times (``stereosync.metrics.EventTiming``, the shards' ``events``)
     python experiments/silent_video.py --out runs/silent_video --test-scenes 48
     python experiments/silent_video.py --detector-only --test-scenes 48   # the ground-truth audio row only
     python experiments/silent_video.py --variant "48 steps:--model.sampler.steps=48"   # a lever, as a further row
+    python experiments/silent_video.py --skip-no-envelope   # without the ablation run: no no-envelope row
 
 Finished rows of ``--out`` are reused. Writes ``<out>/table.md`` and ``<out>/results.json``; prints the table
 and its wall time.
