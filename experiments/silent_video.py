@@ -21,6 +21,7 @@ the true step times (``stereosync.metrics.EventTiming``, the shards' ``events``)
     python experiments/silent_video.py --out runs/silent_video --test-scenes 48
     python experiments/silent_video.py --detector-only --test-scenes 48   # the ground-truth audio row only
     python experiments/silent_video.py --variant "48 steps:--model.sampler.steps=48"   # a lever, as a further row
+    python experiments/silent_video.py --skip-no-envelope   # without the ablation run: no no-envelope row
 
 Finished rows of ``--out`` are reused. Writes ``<out>/table.md`` and ``<out>/results.json``; prints the table
 and its wall time.
@@ -218,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-envelope", type=Path, default=Path("runs/no_envelope_2800/no_envelope-seed0"), help="ablation run"
     )
+    p.add_argument("--skip-no-envelope", action="store_true", help="leave out the no-envelope row (no ablation run)")
     p.add_argument("--predictor", default=None, help="envelope-predictor file (default: the recipe's)")
     p.add_argument("--detector-only", action="store_true", help="only the ground-truth audio row")
     p.add_argument(
@@ -261,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             rows[f"ground-truth envelope, {name}"] = test_row(
                 a, f"ground-truth envelope, {name}", full + args.split(), a.weights, None
             )
-        rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
+        if not a.skip_no_envelope:
+            rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
     split = by_characters(a, rows)
     seconds = time.perf_counter() - t0

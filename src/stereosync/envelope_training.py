@@ -50,6 +50,10 @@ class EnvelopePredictorModule(pl.LightningModule):
             event times of batches that carry ``events`` (the synthetic scenes); 0: no onset head.
         onset_pos_weight: BCE weight of the positive steps (a step starts on about 1 of 30 envelope steps).
         box_fps: box frame rate of the shards, for the onset steps' times.
+        l1_weight: > 0 adds this weight times the mean |decoded envelope − target| relative to the batch's mean
+            target (linear amplitude): the quantity E-L1 scores, which the class loss alone does not minimise
+            when the level is uncertain (the footstep material, which sets a peak-normalised chunk's envelope
+            level, is not in the picture).
     """
 
     def __init__(
@@ -67,6 +71,7 @@ class EnvelopePredictorModule(pl.LightningModule):
         onset_weight: float = 0.0,
         onset_pos_weight: float = 10.0,
         box_fps: float = 30.0,
+        l1_weight: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -112,8 +117,13 @@ class EnvelopePredictorModule(pl.LightningModule):
         p = self.predictor
         h = p.encode(batch["motion"], batch["boxes"], batch["box_mask"])
         target = p.target(self.reference(batch), batch["motion"].shape[1])
-        loss = p.loss(p.envelope_head(h), target)
+        raw = p.envelope_head(h)
+        loss = p.loss(raw, target)
         self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
+        if self.hparams.l1_weight > 0:
+            l1 = (p.decode(raw) - target).abs().mean() / target.mean().detach().clamp(min=1e-6)
+            self.log("train/relative_l1", l1, batch_size=target.shape[0])
+            loss = loss + self.hparams.l1_weight * l1
         if self.hparams.onset_weight > 0 and "events" in batch and bool(batch["has_events"].any()):
             has = batch["has_events"].bool()
             frames = batch["motion"].shape[1]
@@ -171,15 +181,15 @@ class EnvelopePredictorModule(pl.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
 
-def export(checkpoint: str | os.PathLike, out: str | os.PathLike) -> EnvelopePredictor:
-    """Write the predictor of a Lightning checkpoint as a safetensors file; returns it."""
+def export(checkpoint: str | os.PathLike, out: str | os.PathLike, gain: float = 1.0) -> EnvelopePredictor:
+    """Write the predictor of a Lightning checkpoint as a safetensors file, with a level ``gain``; returns it."""
     ckpt = torch.load(os.fspath(checkpoint), map_location="cpu", weights_only=True)
     hp = ckpt.get("hyper_parameters", {})
     keys = ("num_objects", "hidden", "output", "bins", "mu", "smoothing", "upsample")
     missing = [k for k in keys if k not in hp]
     if missing:
         raise ValueError(f"{checkpoint}: not an envelope-predictor checkpoint (hyper-parameters lack {missing})")
-    model = EnvelopePredictor(**{k: hp[k] for k in keys}, onset_head=hp.get("onset_weight", 0.0) > 0)
+    model = EnvelopePredictor(**{k: hp[k] for k in keys}, onset_head=hp.get("onset_weight", 0.0) > 0, gain=gain)
     state = {k[len("predictor.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("predictor.")}
     model.load_state_dict(state)
     model.save_pretrained(out)
@@ -193,14 +203,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     e = sub.add_parser("export", help="write a checkpoint's predictor as safetensors")
     e.add_argument("checkpoint", help="Lightning checkpoint of configs/envelope_predictor.yaml")
     e.add_argument("out", help="output .safetensors file")
+    e.add_argument("--gain", type=float, default=1.0, help="level calibration on the decoded envelope (default 1)")
     args = p.parse_args(argv)
     try:
-        model = export(args.checkpoint, args.out)
+        model = export(args.checkpoint, args.out, args.gain)
     except (OSError, ValueError, RuntimeError) as err:
         print(f"error: {err}")
         return 1
     size = os.path.getsize(args.out)
-    print(f"wrote {args.out} ({size / 1e6:.2f} MB, output design {model.output})")
+    print(f"wrote {args.out} ({size / 1e6:.2f} MB, output design {model.output}, gain {model.gain:g})")
     return 0
 
 

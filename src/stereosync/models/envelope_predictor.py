@@ -69,6 +69,8 @@ class EnvelopePredictor(nn.Module):
         onset_head: also a linear head giving per envelope step the logit of "a step starts here", trained with
             BCE on the true event times (:meth:`onset_logits`); it shapes the shared features during training
             and is not used by :meth:`predict`.
+        gain: factor on the decoded envelope (:meth:`decode`), a level calibration chosen on validation scenes
+            (``python -m stereosync.envelope_training export --gain``); 1 leaves the network's output as is.
     """
 
     def __init__(
@@ -82,10 +84,13 @@ class EnvelopePredictor(nn.Module):
         upsample: int = 2,
         motion_scale: float = 1e-3,
         onset_head: bool = False,
+        gain: float = 1.0,
     ):
         super().__init__()
         if output not in ("log", "mulaw"):
             raise ValueError(f"EnvelopePredictor output must be 'log' or 'mulaw', got {output!r}")
+        if not gain > 0:
+            raise ValueError(f"EnvelopePredictor gain must be > 0, got {gain}")
         if hidden % 2:
             raise ValueError(f"EnvelopePredictor hidden must be even (two LSTM directions), got {hidden}")
         self.config = dict(
@@ -100,6 +105,9 @@ class EnvelopePredictor(nn.Module):
         )
         if onset_head:  # only then in the config: files without the head keep their metadata
             self.config["onset_head"] = True
+        if gain != 1.0:  # likewise: uncalibrated files keep their metadata
+            self.config["gain"] = float(gain)
+        self.gain = float(gain)
         self.num_objects, self.output, self.bins, self.mu = num_objects, output, bins, mu
         self.smoothing, self.upsample, self.motion_scale = smoothing, upsample, motion_scale
         self.motion_dim = num_features(num_objects)
@@ -160,11 +168,13 @@ class EnvelopePredictor(nn.Module):
         return out.scatter_add(1, idx, events_mask.float()).clamp(max=1)  # padding adds 0
 
     def decode(self, raw: torch.Tensor) -> torch.Tensor:
-        """Network outputs → envelope (B, F·upsample), linear amplitude, ≥ 0."""
+        """Network outputs → envelope (B, F·upsample), linear amplitude, ≥ 0, times ``gain``."""
         if self.output == "mulaw":
             centres = (torch.arange(self.bins, device=raw.device, dtype=torch.float32) + 0.5) / self.bins
-            return inverse_mulaw((raw.float().softmax(-1) * centres).sum(-1), self.mu)
-        return (raw.float().exp() - LOG_FLOOR).clamp(min=0)
+            env = inverse_mulaw((raw.float().softmax(-1) * centres).sum(-1), self.mu)
+        else:
+            env = (raw.float().exp() - LOG_FLOOR).clamp(min=0)
+        return env * self.gain if self.gain != 1.0 else env
 
     def loss(self, raw: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Training loss against the target envelope (B, F·upsample) at the predictor's rate."""
