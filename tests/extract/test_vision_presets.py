@@ -171,7 +171,7 @@ def test_extract_cli_with_the_auto_preset_uses_the_tiny_models_on_a_synthetic_sc
 
 def test_market_street_clip_scores_as_documented_when_given():
     """The Market Street rows of docs/vision_presets.md; the clip is not a dependency (its wheel needs
-    tensorflow<2), so this runs only with STEREOSYNC_MARKET_CLIP=<sample.mp4> (about 70 s on one CPU thread)."""
+    tensorflow<2), so this runs only with STEREOSYNC_MARKET_CLIP=<sample.mp4> (about 3 min on one CPU thread)."""
     import os
 
     from stereosync.extract.factory import ModelConfig, build_tracker

@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "depth_backend": BOX_DEPTH,
         "detector": HOG_DETECTOR,
         "detector_rate": 15.0,
-        "track_activation_threshold": 0.5,
+        "track_activation_threshold": 0.54,
         "track_min_frames": 6,
     },
     AUTO: {**_SMALL, "depth_backend": AUTO, "detector": AUTO},
