@@ -114,7 +114,8 @@ def still_windows(folder: Path) -> list[Windows]:
 
 @dataclass(frozen=True)
 class Setting:
-    """The people preset's knobs replayed here (the others keep the preset's values)."""
+    """The people preset's knobs replayed here (the others keep the preset's values); the defaults are the
+    cheapest setting compared: 5 detections per second, activation 0.55."""
 
     rate: float = 5.0
     activation: float = 0.55
@@ -262,12 +263,12 @@ def main(argv=None) -> dict:
             flush=True,
         )
     result = {
-        "preset_now": evaluate(Setting(), clips, stills, ann),
+        "five_per_second": evaluate(Setting(), clips, stills, ann),
         "tuned_on_even": pick(rows, "even"),
         "tuned_on_odd": pick(rows, "odd"),
         "grid": rows,
     }
-    for key in ("preset_now", "tuned_on_even", "tuned_on_odd"):
+    for key in ("five_per_second", "tuned_on_even", "tuned_on_odd"):
         r = result[key]
         print(key, json.dumps(r["setting"]), {h: r[h] for h in ("even", "odd", "market_street", "all")})
     if args.out:
