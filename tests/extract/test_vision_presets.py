@@ -56,6 +56,23 @@ def test_hog_finds_the_walkers_of_real_street_frames_and_nothing_on_photos_witho
         assert not (svm_confidence(margins) >= activation).any(), name
 
 
+def test_grouping_the_stored_windows_gives_the_detectors_boxes():
+    """experiments/real_footage_tune.py replays the detector from its ungrouped windows: the same boxes."""
+    from stereosync.extract.hog_detector import group_windows, hog_people, hog_windows, tighten
+
+    for i in MARKET_FRAMES:
+        boxes, margins = hog_people(_frame(i))
+        rects, weights = hog_windows(_frame(i))
+        assert (weights < 0).any()  # stored below the detector's own threshold, for replays with lower ones
+        g, gm = group_windows(rects[weights >= 0], weights[weights >= 0])
+        replayed = tighten(np.concatenate([g[:, :2], g[:, :2] + g[:, 2:]], axis=1) / 1.5)
+        order = np.argsort(-gm)
+        assert len(boxes) == len(g) > 0
+        np.testing.assert_allclose(replayed[order], boxes, atol=1e-3)
+        np.testing.assert_allclose(gm[order], margins, rtol=1e-5)
+    assert group_windows(np.zeros((0, 4)), np.zeros(0))[0].shape == (0, 4)
+
+
 def test_hog_detector_runs_a_few_times_per_second_and_holds_its_boxes(monkeypatch):
     from stereosync.extract import hog_detector
 
@@ -86,6 +103,10 @@ def test_presets_resolve_and_are_listed():
     assert (auto.detector, auto.depth_backend) == ("auto", "auto")
     assert "auto(" in build_tracker(auto).name
     assert ModelConfig(preset="people", num_objects=3).num_objects == 3  # fields given keep their value
+    slow = build_tracker(ModelConfig(preset="people", device="cpu", detector_rate=2.0))
+    assert slow.detector.rate == 2.0 and build_tracker(people).detector.rate == people.detector_rate
+    with pytest.raises(ValueError, match="detector_rate"):
+        build_tracker(ModelConfig(preset="people", device="cpu", detector_rate=0.0))
 
 
 def test_box_depth_paints_each_box_at_the_nearness_of_its_height():
@@ -150,7 +171,7 @@ def test_extract_cli_with_the_auto_preset_uses_the_tiny_models_on_a_synthetic_sc
 
 def test_market_street_clip_scores_as_documented_when_given():
     """The Market Street rows of docs/vision_presets.md; the clip is not a dependency (its wheel needs
-    tensorflow<2), so this runs only with STEREOSYNC_MARKET_CLIP=<sample.mp4> (about 70 s on one CPU thread)."""
+    tensorflow<2), so this runs only with STEREOSYNC_MARKET_CLIP=<sample.mp4> (about 3 min on one CPU thread)."""
     import os
 
     from stereosync.extract.factory import ModelConfig, build_tracker
@@ -164,7 +185,7 @@ def test_market_street_clip_scores_as_documented_when_given():
     tracked = track_clip(path, build_tracker(ModelConfig(preset="people", device="cpu")))
     res = score_clip(tracked, frames, ann["clips"]["market_street"]["fps"])
     assert res["people"] == 23
-    assert res["precision"] >= 0.8 and res["recall"] > 0, res  # the project's precision goal; recall: docs
+    assert res["precision"] >= 0.8 and res["recall"] >= 0.6, res  # the project's goals for real footage
 
 
 def test_models_named_explicitly_turn_the_auto_choice_off():

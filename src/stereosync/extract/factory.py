@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 # Field values a preset gives the fields left at their defaults (docs/vision_presets.md). ``tiny``: the shipped
 # synthetic-domain detector and depth model, the tiny recipe's two character slots and no image encoder;
-# ``people``: real footage without a download (OpenCV's HOG pedestrian detector a few times a second, tracks
+# ``people``: real footage without a download (OpenCV's HOG pedestrian detector 15 times a second, tracks
 # that must last before they count, depth maps drawn from the boxes); ``auto``: per video, whichever of the two
 # fits (stereosync.extract.auto_vision). ``real``: the downloaded models of the paper's recipe.
 _SMALL = {"image_encoder": "none", "depth_size": (36, 64), "num_objects": 2}
@@ -33,7 +33,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_SMALL,
         "depth_backend": BOX_DEPTH,
         "detector": HOG_DETECTOR,
-        "track_activation_threshold": 0.55,
+        "detector_rate": 15.0,
+        "track_activation_threshold": 0.54,
         "track_min_frames": 6,
     },
     AUTO: {**_SMALL, "depth_backend": AUTO, "detector": AUTO},
@@ -79,6 +80,8 @@ class ModelConfig:
             objects re-acquire better with 0.9-0.95, crowded scenes swap ids less with 0.8).
         track_min_frames: consecutive 30-fps frames a ByteTrack track needs before it is reported (short tracks
             are mostly false detections).
+        detector_rate: detections per second of video of ``opencv-hog-people`` (each held on the 30-fps frames
+            until the next; the other detectors see every frame).
         masa_config: MASA model config file (MASA only).
         masa_checkpoint: MASA weights file (MASA only).
         classes: detector labels to track.
@@ -103,6 +106,7 @@ class ModelConfig:
     track_buffer: int = 30
     track_match_threshold: float = 0.8
     track_min_frames: int = 1
+    detector_rate: float = 5.0
     masa_config: str | None = None
     masa_checkpoint: str | None = None
     classes: tuple[str, ...] = ("person",)
@@ -237,7 +241,7 @@ def _detector(cfg: ModelConfig, device, dtype):
     if cfg.detector == HOG_DETECTOR:
         from stereosync.extract.hog_detector import HogPeopleDetector
 
-        return HogPeopleDetector(cfg.classes, cfg.detector_threshold)
+        return HogPeopleDetector(cfg.classes, cfg.detector_threshold, rate=cfg.detector_rate)
     if is_tiny_weights(cfg.detector):
         from stereosync.extract.tiny_detector import TinyDetector
 

@@ -44,6 +44,75 @@ def _hog():
     return hog
 
 
+def hog_windows(frame: np.ndarray, upscale: float = 1.5, hit_threshold: float = -0.5) -> tuple[np.ndarray, np.ndarray]:
+    """One RGB frame -> every HOG window scoring at least ``hit_threshold`` before grouping: (n, 4) xywh in the
+    upscaled frame's pixels (int) and SVM margins (n,). :func:`group_windows` turns them into what
+    :func:`hog_people` returns, so a clip's windows can be stored once and re-scored under other settings."""
+    cv2 = require("cv2", "pip install opencv-python-headless")
+    img = np.ascontiguousarray(frame[..., ::-1])
+    if upscale != 1.0:
+        img = cv2.resize(img, None, fx=upscale, fy=upscale, interpolation=cv2.INTER_LINEAR)
+    rects, weights = _hog().detectMultiScale(
+        img, hitThreshold=hit_threshold, winStride=(8, 8), padding=(16, 16), groupThreshold=0
+    )
+    return np.asarray(rects, np.int32).reshape(-1, 4), np.asarray(weights, np.float32).reshape(-1)
+
+
+def group_windows(
+    rects: np.ndarray, margins: np.ndarray, group_threshold: int = 2, eps: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV's grouping of HOG windows (``HOGDescriptor::groupRectangles``) in numpy.
+
+    Windows whose corners all lie within ``eps`` x their mean size of each other join one cluster
+    (transitively); a cluster of more than ``group_threshold`` windows gives its mean rectangle with the
+    largest margin of its windows, unless it lies inside a larger cluster's rectangle. Returns (m, 4) xywh
+    and (m,) margins, in the order of OpenCV's clusters.
+    """
+    r = np.asarray(rects, np.float64).reshape(-1, 4)
+    w = np.asarray(margins, np.float64).reshape(-1)
+    if len(r) == 0 or group_threshold <= 0:
+        return r, w
+    x0, y0, x1, y1 = r[:, 0], r[:, 1], r[:, 0] + r[:, 2], r[:, 1] + r[:, 3]
+    delta = eps * (np.minimum(r[:, None, 2], r[None, :, 2]) + np.minimum(r[:, None, 3], r[None, :, 3])) * 0.5
+    near = np.ones(delta.shape, bool)
+    for c in (x0, y0, x1, y1):
+        near &= np.abs(c[:, None] - c[None]) <= delta
+    labels = np.arange(len(r))
+    while True:  # connected components: every window takes the smallest label among its neighbours
+        new = np.where(near, labels[None, :], len(r)).min(axis=1)
+        new = new[new]
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    _, cls, count = np.unique(labels, return_inverse=True, return_counts=True)
+    mean = np.zeros((len(count), 4))
+    np.add.at(mean, cls, r)
+    mean = np.round(mean / count[:, None])
+    best = np.full(len(count), -np.inf)
+    np.maximum.at(best, cls, w)
+    keep = []
+    for i, a in enumerate(mean):
+        if count[i] <= group_threshold:
+            continue
+        inside = False
+        for j, b in enumerate(mean):
+            if j == i or count[j] <= group_threshold:
+                continue
+            dx, dy = np.round(b[2] * eps), np.round(b[3] * eps)
+            if (
+                a[0] >= b[0] - dx
+                and a[1] >= b[1] - dy
+                and a[0] + a[2] <= b[0] + b[2] + dx
+                and a[1] + a[3] <= b[1] + b[3] + dy
+                and (count[j] > max(3, count[i]) or count[i] < 3)
+            ):
+                inside = True
+                break
+        if not inside:
+            keep.append(i)
+    return mean[keep], best[keep]
+
+
 def hog_people(frame: np.ndarray, upscale: float = 1.5, hit_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One RGB frame (H, W, 3) uint8 -> person boxes (n, 4) xyxy in its pixels and SVM margins (n,), best first.
 
@@ -94,6 +163,8 @@ class HogPeopleDetector:
         unknown = [c for c in classes if c.lower() != "person"]
         if unknown:
             raise ValueError(f"classes {unknown} are not labels of the HOG people detector; it knows ['person']")
+        if not rate > 0:
+            raise ValueError(f"detector_rate must be a positive number of detections per second, got {rate!r}")
         self.threshold, self.rate, self.upscale, self.name = threshold, rate, upscale, name
         self._slot, self._last = None, None
 
