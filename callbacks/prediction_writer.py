@@ -108,6 +108,12 @@ class PredictionWriter(pl.Callback):
         hparams = getattr(datamodule, "hparams", None) or {}
         self.audio_codec = str(hparams.get("output_audio_codec", "auto"))
         self.format = str(hparams.get("output_format", "stereo"))
+        self.generated = str(getattr(pl_module, "output_format", "stereo"))  # binaural: the end-to-end route
+        if self.generated != "stereo" and self.format != self.generated:
+            raise ValueError(
+                f"data.output_format={self.format} but the model generates {self.generated} audio (its backbone's "
+                f"latent): set data.output_format={self.generated}, or predict {self.format} with a stereo model"
+            )
         check_audio_codec(self.audio_codec, ambisonic=self.format == "foa")
         sources = getattr(datamodule, "predict_sources", None)
         self.names = output_names(list(sources)) if sources else {}
@@ -150,7 +156,7 @@ class PredictionWriter(pl.Callback):
         import torchaudio.functional as AF
 
         audio = AF.resample(outputs["generated"].float(), outputs["sample_rate"], self.output_sample_rate).numpy()
-        if self.format != "stereo":
+        if self.format != self.generated:  # a model's own binaural output is written as it is
             audio = self._spatialise(audio, batch, meta)
         job.add([float(m["start"]) for m in meta], audio)
         outputs["generated"] = outputs["generated"][..., :0]  # written: not kept in the returned predictions

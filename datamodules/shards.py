@@ -82,6 +82,7 @@ class ShardStream(IterableDataset):
         shuffle_buffer: int,
         peak_normalise: bool,
         polarity_flip: bool,
+        target: str = "audio",
     ):
         super().__init__()
         if not urls:
@@ -89,6 +90,7 @@ class ShardStream(IterableDataset):
         self.urls, self.batch_size, self.chunk_seconds, self.train = urls, batch_size, chunk_seconds, train
         self.seed, self.strict, self.steps_per_epoch = seed, strict, steps_per_epoch
         self.shuffle_buffer, self.peak_normalise, self.polarity_flip = shuffle_buffer, peak_normalise, polarity_flip
+        self.target = target
         self.epoch = 0
 
     def shard_urls(self) -> Iterator[dict]:
@@ -113,7 +115,9 @@ class ShardStream(IterableDataset):
             samples = pipeline.buffer_shuffle(samples, self.shuffle_buffer, shuffle_rng)
             aug_rng = np.random.default_rng([self.seed, self.epoch, rank, worker])  # one stream: reproducible
         samples = (
-            pipeline.augment(s, self.chunk_seconds, aug_rng, self.peak_normalise, self.polarity_flip and self.train)
+            pipeline.augment(
+                s, self.chunk_seconds, aug_rng, self.peak_normalise, self.polarity_flip and self.train, self.target
+            )
             for s in samples
         )
         stream = pipeline.batches(samples, self.batch_size, counter, partial=not self.train)
@@ -192,6 +196,10 @@ class ShardDataModule(pl.LightningDataModule):
             generated stereo rendered for headphones through measured HRTFs along the tracked boxes) or ``foa``
             (first-order ambisonics for 360° video: an ambiX wav and the video with its 4-channel track tagged
             by an SA3D box); docs/spatial_audio.md.
+            A model that generates binaural itself (``configs/tiny_binaural.yaml``) writes its output as it is.
+        target: the audio a model trains on and is tested against: ``stereo`` (the shards' ``audio``) or
+            ``binaural`` (their ``binaural`` member, schema version 3; the end-to-end binaural route). The
+            envelope and CLAP inputs are the stereo's either way.
     """
 
     def __init__(
@@ -220,6 +228,7 @@ class ShardDataModule(pl.LightningDataModule):
         envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
         output_audio_codec: str = "auto",
         output_format: Literal["stereo", "binaural", "foa"] = "stereo",
+        target: Literal["stereo", "binaural"] = "stereo",
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -229,6 +238,8 @@ class ShardDataModule(pl.LightningDataModule):
             raise ValueError(f"{FLAG}={output_audio_codec!r} is not one of {', '.join(AUDIO_CODECS)}")
         if output_format not in ("stereo", "binaural", "foa"):
             raise ValueError(f"data.output_format={output_format!r} is not one of stereo, binaural, foa")
+        if target not in ("stereo", "binaural"):
+            raise ValueError(f"data.target={target!r} is not one of stereo, binaural")
         self.predict_features_dir: Path | None = None  # set by predict_dataloader (the prediction writer reads it)
         self.predict_sources: list[str] | None = None
         if isinstance(synthetic, dict):
@@ -305,6 +316,7 @@ class ShardDataModule(pl.LightningDataModule):
             h.shuffle_buffer,
             h.peak_normalise,
             h.polarity_flip,
+            "audio" if h.get("target", "stereo") == "stereo" else h.target,
         )
         stream.epoch = self.epoch
         return stream

@@ -172,6 +172,11 @@ class StereoSync(pl.LightningModule):
     def backbone(self) -> Backbone:
         return self.model.backbone
 
+    @property
+    def output_format(self) -> str:
+        """What :meth:`generate` returns: ``binaural`` for a binaural latent (the end-to-end route), else ``stereo``."""
+        return getattr(self.backbone.pretransform, "output_format", "stereo")
+
     # --- training ----------------------------------------------------------------------------------------
     def latents(self, batch: dict) -> torch.Tensor:
         """Clean scaled latents (B, C, L): the batch's precomputed ``latent`` or the encoded ``audio``."""
@@ -307,9 +312,15 @@ class StereoSync(pl.LightningModule):
         return {"generated": generated, "target": target, "keys": batch["__key__"], "clips": clips, "sample_rate": sr}
 
     def spatial_formats(self, generated: torch.Tensor, batch: dict) -> dict[str, torch.Tensor]:
-        """The two-stage binaural / FOA renders of the generated stereo, for batches whose data carries them."""
+        """The two-stage binaural / FOA renders of the generated stereo, for batches whose data carries them.
+
+        A model that generates binaural (:attr:`output_format`) is scored on its own output: it is not rendered
+        again, and it has no FOA.
+        """
         from stereosync.spatial.spatialise import spatialise
 
+        if self.output_format == "binaural":
+            return {"binaural": generated} if "binaural" in batch else {}
         out = {}
         for fmt in ("binaural", "foa"):
             if fmt in batch:
@@ -352,7 +363,8 @@ class StereoSync(pl.LightningModule):
 
     # --- generation --------------------------------------------------------------------------------------
     def generate(self, batch: dict, seeds: list[int] | None = None) -> torch.Tensor:
-        """Stereo audio (B, 2, T) for a batch, T = the batch's chunk length at the backbone's sample rate."""
+        """Audio (B, 2, T) for a batch, T = the batch's chunk length at the backbone's sample rate: stereo, or
+        binaural ears for a binaural latent (:attr:`output_format`)."""
         cond = self.model.condition(batch)
         num_samples = int(round(float(batch["seconds_total"][0]) * self.backbone.sample_rate))
         b = cond.global_cond.shape[0]

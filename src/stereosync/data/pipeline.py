@@ -87,12 +87,18 @@ def decode(raw: dict, counter: SkipCounter) -> dict | None:
 
 
 def augment(
-    sample: dict, chunk_seconds: float, rng: np.random.Generator | None, peak_normalise: bool, polarity_flip: bool
+    sample: dict,
+    chunk_seconds: float,
+    rng: np.random.Generator | None,
+    peak_normalise: bool,
+    polarity_flip: bool,
+    target: str = "audio",
 ) -> dict:
-    """Crop (random with ``rng``, else from 0), then peak-normalise and polarity-flip."""
+    """Crop (random with ``rng``, else from 0), peak-normalise, make ``target`` the ``audio``, polarity-flip."""
     sample = transforms.crop(sample, chunk_seconds, rng)
     if peak_normalise:
         sample = transforms.peak_normalise(sample)
+    sample = transforms.select_target(sample, target)
     if polarity_flip and rng is not None:
         sample = transforms.polarity_flip(sample, rng)
     return sample

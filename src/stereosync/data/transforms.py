@@ -87,6 +87,29 @@ def peak_normalise(sample: dict[str, Any], eps: float = 1e-8) -> dict[str, Any]:
     return out
 
 
+def select_target(sample: dict[str, Any], member: str) -> dict[str, Any]:
+    """Make another audio member the training target: ``audio`` becomes ``member`` (e.g. ``binaural``).
+
+    Runs after :func:`peak_normalise`, so the envelope keeps the stereo's scale; a target that peaks above 1
+    (a binaural footstep close to one ear) is scaled down to peak 1, since generated audio is limited to [−1, 1].
+    """
+    if member == "audio":
+        return sample
+    if member not in sample:
+        raise ValueError(
+            f"sample {sample.get('__key__')} of {sample.get('__url__')}: no '{member}' member, which data.target="
+            f"{member} trains on (synthetic shards carry it from schema version 3: regenerate them)"
+        )
+    if "latent" in sample:
+        raise ValueError(
+            f"sample {sample.get('__key__')}: its precomputed 'latent' encodes the stereo audio, not '{member}': "
+            f"data.target={member} needs shards without latents"
+        )
+    target = np.asarray(sample[member], np.float32)
+    target = target / max(1.0, float(np.abs(target).max()))
+    return dict(sample, audio=target.astype(np.float32))
+
+
 def polarity_flip(sample: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     """Invert the waveform with probability 1/2 (the envelope, an RMS, is unchanged)."""
     if "audio" not in sample or rng.random() >= 0.5:

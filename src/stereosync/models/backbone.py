@@ -89,7 +89,7 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state.get("state_dict", state)
 
 
-OWN_PRETRANSFORMS = ("parametric_stereo",)
+OWN_PRETRANSFORMS = ("parametric_stereo", "parametric_binaural")
 """Pretransform types this project adds to stable-audio-tools' (see :func:`build_own_pretransform`)."""
 
 
@@ -97,11 +97,16 @@ def build_own_pretransform(config: dict) -> nn.Module | None:
     """The project's own weight-free pretransform for a model config's ``pretransform`` entry, else None.
 
     ``{"type": "parametric_stereo", "config": {...}}`` builds
-    :class:`~stereosync.models.parametric_stereo.ParametricStereoPretransform`; every other type is left to
+    :class:`~stereosync.models.parametric_stereo.ParametricStereoPretransform`, ``"parametric_binaural"``
+    :class:`~stereosync.models.parametric_binaural.ParametricBinauralPretransform`; every other type is left to
     stable-audio-tools.
     """
     if config["type"] not in OWN_PRETRANSFORMS:
         return None
+    if config["type"] == "parametric_binaural":
+        from stereosync.models.parametric_binaural import ParametricBinauralPretransform
+
+        return ParametricBinauralPretransform(**config["config"])
     from stereosync.models.parametric_stereo import ParametricStereoPretransform
 
     return ParametricStereoPretransform(**config["config"])
