@@ -34,7 +34,7 @@ SETTINGS = ["--seconds", "1.5", "--chunk-seconds", "1", "--steps", "2", "--sampl
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # about 13 minutes on a 2-core CPU (docs/benchmarks.md); headroom for slower runners
+@pytest.mark.timeout(1800)  # about 12 minutes on a 2-core CPU (docs/benchmarks.md); headroom for slower runners
 def test_the_real_run_rehearses_end_to_end_on_real_format_files(tmp_path):
     cmd = [sys.executable, str(REPO / "experiments" / "rehearsal.py"), "--root", REALFORMAT_ROOT]
     cmd += ["--work", str(tmp_path / "rehearsal"), *SETTINGS]
