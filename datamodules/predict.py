@@ -41,8 +41,8 @@ def _input_list(videos: str, out: Path) -> str:
     return videos
 
 
-def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> None:
-    """Refuse, before any extraction, silent videos that would have no timbre source.
+def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> list[str]:
+    """Refuse, before any extraction, silent videos that would have no timbre source; returns the silent ones.
 
     Raises:
         FileNotFoundError: ``videos`` does not exist.
@@ -69,6 +69,42 @@ def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> N
             f"{', '.join(silent[:8])}. Give a reference recording with --data.clap_reference=sound.wav "
             f"(its CLAP embedding sets the timbre; the envelope is predicted from the video)"
         )
+    return silent
+
+
+def check_envelope_predictor(path: str | None, sample_rate: int, num_objects: int, why: str) -> None:
+    """Refuse, before any extraction, an envelope predictor that does not fit the run: trained on audio at
+    another rate (or not saying at which), or on boxes of another number of tracked objects.
+
+    Args:
+        path: ``data.envelope_predictor``.
+        sample_rate: ``data.sample_rate``.
+        num_objects: K of the extraction (``data.predict_models.num_objects``).
+        why: what needs the predicted envelope (for the message).
+
+    Raises:
+        ValueError: naming the file, what does not fit, and the two ways out.
+    """
+    from stereosync.models.envelope_predictor import file_info
+
+    remedy = (
+        f"train one on this recipe's shards (configs/envelope_predictor.yaml with --data.synthetic=null "
+        f"--data.train_shards=... --data.sample_rate={sample_rate} --model.init_args.sample_rate={sample_rate} "
+        f"--model.init_args.num_objects={num_objects}, then python -m stereosync.envelope_training export) and "
+        f"pass it as --data.envelope_predictor=FILE, or give the timing with --data.envelope_reference=timing.wav"
+    )
+    if path is None:
+        raise ValueError(f"data.envelope_predictor is not set, but {why} needs a predicted envelope: {remedy}")
+    config, rate = file_info(path)
+    if rate is None:
+        problem = "records no training sample rate (export it with python -m stereosync.envelope_training export)"
+    elif rate != sample_rate:
+        problem = f"was trained on {rate}-Hz audio but data.sample_rate is {sample_rate}"
+    elif int(config["num_objects"]) != num_objects:
+        problem = f"reads {config['num_objects']} tracked objects but the extraction keeps {num_objects}"
+    else:
+        return
+    raise ValueError(f"data.envelope_predictor {path} {problem}; {why} needs a predicted envelope: {remedy}")
 
 
 def video_keys(videos: str, out: Path) -> list[str]:

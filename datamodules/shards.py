@@ -343,6 +343,7 @@ class ShardDataModule(pl.LightningDataModule):
         from datamodules.predict import (
             PredictStream,
             ReferenceOverride,
+            check_envelope_predictor,
             check_videos,
             extract_for_prediction,
             reference_clap,
@@ -357,7 +358,12 @@ class ShardDataModule(pl.LightningDataModule):
         module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
         needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
         check_audio_codec(h.output_audio_codec)
-        check_videos(h.predict_videos, h.clap_reference, needs_clap)
+        silent = check_videos(h.predict_videos, h.clap_reference, needs_clap)
+        auto_silent = h.envelope_source == "auto" and bool(silent)
+        predicted = h.envelope_reference is None and (h.envelope_source == "predicted" or auto_silent)
+        if predicted:
+            why = "data.envelope_source=predicted" if h.envelope_source == "predicted" else f"silent {silent[0]}"
+            check_envelope_predictor(h.envelope_predictor, h.sample_rate, self.predict_models.num_objects, why)
         out = self._features_dir()
         self.predict_features_dir, self.predict_sources = out, video_keys(h.predict_videos, out)
         shards = extract_for_prediction(
@@ -370,7 +376,10 @@ class ShardDataModule(pl.LightningDataModule):
             getattr(self, "extraction_progress", None),  # set by a caller that shows progress (the demo)
         )
         batches = PredictStream(shards, h.batch_size, h.peak_normalise)
-        stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)
+        # an envelope reference replaces every chunk's envelope: nothing is predicted then
+        stream = batches
+        if h.envelope_reference is None:
+            stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)
         clap = reference_clap(h.clap_reference, self.predict_models) if h.clap_reference is not None else None
         envelope = None
         if h.envelope_reference is not None:

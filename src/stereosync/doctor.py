@@ -18,7 +18,14 @@ import os
 import sys
 from typing import Any
 
-from stereosync.doctor_checks import Check, check_clap, check_sao_config, check_sao_weights, check_transformers_folder
+from stereosync.doctor_checks import (
+    Check,
+    check_clap,
+    check_sao_config,
+    check_sao_weights,
+    check_transformers_folder,
+    ok,
+)
 from stereosync.doctor_checks import fail as _fail
 from stereosync.doctor_resources import CHECKPOINT_GIB, Width, check_disk, check_gpu, check_shards
 
@@ -103,6 +110,29 @@ def extraction_checks(config: Any) -> list[Check]:
     return checks
 
 
+def envelope_check(config: Any) -> Check:
+    """``data.envelope_predictor`` against the run: ``predict`` refuses, before extracting, a predictor trained at
+    another sample rate or object count where it needs one (a silent video, or ``envelope_source: predicted``);
+    with ``auto`` a misfit only concerns silent videos, so it is reported as SKIP with the reason."""
+    from datamodules.predict import check_envelope_predictor
+    from stereosync.extract.factory import ModelConfig
+
+    name, source = "envelope predictor", _get(config, "data.envelope_source", "auto")
+    if source == "audio":
+        return Check(name, "SKIP", "data.envelope_source=audio: every envelope comes from the video's own audio")
+    models = _get(config, "data.predict_models")
+    cfg = models if isinstance(models, ModelConfig) else ModelConfig(**dict(models or {}))
+    path, rate = _get(config, "data.envelope_predictor"), int(_get(config, "data.sample_rate", 44100))
+    why = "data.envelope_source=predicted" if source == "predicted" else "a silent video"
+    try:
+        check_envelope_predictor(path, rate, cfg.num_objects, why)
+    except (ValueError, OSError) as err:
+        if source == "predicted":
+            return _fail(name, str(err).split("; ")[0], str(err).split(": ", 1)[-1])
+        return Check(name, "SKIP", f"silent videos would be refused: {str(err).split('; ')[0]}")
+    return ok(name, f"{path}: trained on {rate}-Hz audio with K={cfg.num_objects}, as this run")
+
+
 def machine_checks(config: Any) -> list[Check]:
     """Free disk for the checkpoints and GPU memory for the batch."""
     callbacks = _get(config, "trainer.callbacks") or []
@@ -143,6 +173,7 @@ def run_checks(config: Any, subcommand: str | None) -> list[Check]:
         checks.append(check_clap(_get(config, "model.clap_checkpoint"), True, "model.clap_checkpoint, test's FAD"))
     if "predict" in stages:
         checks.extend(extraction_checks(config))
+        checks.append(envelope_check(config))
     if "fit" in stages:
         checks.extend(machine_checks(config))
     return checks

@@ -94,6 +94,12 @@ class EnvelopePredictorModule(pl.LightningModule):
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         if datamodule is None or not hasattr(datamodule, "peek"):
             return
+        data_rate = getattr(datamodule, "hparams", {}).get("sample_rate")
+        if data_rate is not None and int(data_rate) != int(self.hparams.sample_rate):
+            raise ValueError(
+                f"data.sample_rate is {data_rate} Hz but model.init_args.sample_rate is {self.hparams.sample_rate}: "
+                f"give both the shards' rate (the exported file records it, and predict checks it)"
+            )
         sample = datamodule.peek(stage)
         if sample is not None and "motion" not in sample:
             raise ValueError(
@@ -192,7 +198,7 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, gain: float = 
     model = EnvelopePredictor(**{k: hp[k] for k in keys}, onset_head=hp.get("onset_weight", 0.0) > 0, gain=gain)
     state = {k[len("predictor.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("predictor.")}
     model.load_state_dict(state)
-    model.save_pretrained(out)
+    model.save_pretrained(out, sample_rate=hp.get("sample_rate"))
     return model
 
 

@@ -178,3 +178,18 @@ def test_full_size_folders_pass(capsys, monkeypatch):
     code, out = _run(args, capsys, monkeypatch)
     assert code == 0, out
     assert "all 745 tensors present" in out
+
+
+def test_envelope_predictor_of_another_rate(setup, tmp_path, capsys, monkeypatch):
+    """The shipped 16-kHz predictor under the 44.1-kHz recipe: silent videos would be refused (SKIP, named);
+    with data.envelope_source=predicted every video needs it (FAIL); one trained at 44.1 kHz with K=1 is OK."""
+    from stereosync.models.envelope_predictor import EnvelopePredictor
+
+    code, out = _run(_args(setup, "predict"), capsys, monkeypatch)
+    assert code == 0 and "SKIP envelope predictor: silent videos would be refused" in out and "16000-Hz" in out
+    code, out = _run(_args(setup, "predict", **{"data.envelope_source": "predicted"}), capsys, monkeypatch)
+    assert code == 1 and "FAIL envelope predictor" in out and "--data.envelope_predictor" in out
+    EnvelopePredictor(num_objects=1, hidden=8).save_pretrained(tmp_path / "p.safetensors", sample_rate=44100)
+    override = {"data.envelope_source": "predicted", "data.envelope_predictor": str(tmp_path / "p.safetensors")}
+    code, out = _run(_args(setup, "predict", **override), capsys, monkeypatch)
+    assert code == 0 and "OK   envelope predictor" in out, out

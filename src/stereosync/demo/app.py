@@ -167,6 +167,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="feature-extraction models as JSON (ModelConfig fields; default: the recipe's data.predict_models)",
     )
+    p.add_argument(
+        "--envelope-predictor",
+        default=None,
+        help="envelope-predictor file for silent videos (default: the recipe's data.envelope_predictor)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--work-dir", default=None, help="folder for features and outputs (default: a temporary one)")
@@ -187,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         models = json.loads(args.predict_models) if args.predict_models else None
-        engine = Engine(args.config, args.checkpoint, models, args.work_dir)
+        engine = Engine(args.config, args.checkpoint, models, args.work_dir, args.envelope_predictor)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         raise SystemExit(f"stereosync-demo: {err}") from None
     app = build_app(engine)

@@ -143,6 +143,8 @@ class Engine:
         predict_models: feature-extraction models (``ModelConfig`` fields); default: the recipe's
             ``data.predict_models``.
         work_dir: where each generation's features and outputs go (default: a temporary folder).
+        envelope_predictor: envelope-predictor file for silent videos; default: the recipe's
+            ``data.envelope_predictor`` (predict refuses one trained at another sample rate).
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class Engine:
         checkpoint: str | None = None,
         predict_models: dict[str, Any] | None = None,
         work_dir: str | Path | None = None,
+        envelope_predictor: str | None = None,
     ):
         from stereosync.cli import cli_main
         from stereosync.resources import resolve_path
@@ -168,6 +171,8 @@ class Engine:
         self.data.pop("_instantiator", None)
         if predict_models is not None:
             self.data["predict_models"] = predict_models
+        if envelope_predictor is not None:
+            self.data["envelope_predictor"] = envelope_predictor
         self.base_sampler = self.module.sampler
         self.base_seed = self.module.seed
         self.weights = str(checkpoint)

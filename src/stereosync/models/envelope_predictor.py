@@ -33,6 +33,7 @@ from torch import nn
 from stereosync.motion import num_features
 
 LOG_FLOOR = 1e-3
+SAMPLE_RATE_KEY = "stereosync_envelope_sample_rate"
 OutputDesign = Literal["log", "mulaw"]
 
 
@@ -211,12 +212,16 @@ class EnvelopePredictor(nn.Module):
             self.train(was)
 
     # --- files --------------------------------------------------------------------------------------------
-    def save_pretrained(self, path: str | os.PathLike) -> None:
-        """One safetensors file: the weights, with the architecture in its metadata."""
+    def save_pretrained(self, path: str | os.PathLike, sample_rate: int | None = None) -> None:
+        """One safetensors file: the weights, with the architecture in its metadata and, when given, the sample
+        rate of the audio whose envelopes it learned (:func:`file_info`)."""
         from safetensors.torch import save_file
 
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        save_file(state, os.fspath(path), metadata={"stereosync_envelope_predictor": json.dumps(self.config)})
+        meta = {"stereosync_envelope_predictor": json.dumps(self.config)}
+        if sample_rate is not None:
+            meta[SAMPLE_RATE_KEY] = str(int(sample_rate))
+        save_file(state, os.fspath(path), metadata=meta)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> EnvelopePredictor:
@@ -234,3 +239,22 @@ class EnvelopePredictor(nn.Module):
         model = cls(**json.loads(meta["stereosync_envelope_predictor"]))
         model.load_state_dict(load_file(os.fspath(file)))
         return model.eval()
+
+
+def file_info(path: str | os.PathLike) -> tuple[dict, int | None]:
+    """A predictor file's architecture and the sample rate (Hz) of the audio it was trained on (None when the
+    file does not record it), from its header alone (``pkg://`` paths resolve to shipped files).
+
+    Raises:
+        ValueError: not an envelope-predictor file.
+    """
+    from safetensors import safe_open
+
+    from stereosync.resources import resolve_path
+
+    with safe_open(os.fspath(resolve_path(path)), "pt") as fh:
+        meta = fh.metadata() or {}
+    if "stereosync_envelope_predictor" not in meta:
+        raise ValueError(f"{path}: not an envelope-predictor file (no 'stereosync_envelope_predictor' metadata)")
+    rate = meta.get(SAMPLE_RATE_KEY)
+    return json.loads(meta["stereosync_envelope_predictor"]), int(rate) if rate is not None else None
