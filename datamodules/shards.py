@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from datamodules.predict import EnvelopeSource, EnvelopeSourceName
+from datamodules.predict import EnvelopeSource, EnvelopeSourceName, check_envelope_predictor
 from stereosync.data import pipeline
 from stereosync.extract.factory import ModelConfig
 
@@ -286,7 +286,8 @@ class ShardDataModule(pl.LightningDataModule):
         return None
 
     def setup(self, stage: str) -> None:
-        """Start-up check: ``envelope_source: predicted`` at ``test`` needs shards with ``motion`` (version 2)."""
+        """Start-up check: ``envelope_source: predicted`` at ``test`` needs shards with ``motion`` (version 2) and an
+        envelope predictor trained at ``data.sample_rate`` on as many tracked objects as the shards hold."""
         if stage == "test" and self.hparams.envelope_source == "predicted":
             sample = self.peek("test")
             if sample is not None and "motion" not in sample:
@@ -295,6 +296,10 @@ class ShardDataModule(pl.LightningDataModule):
                     f"version {sample['json'].get('schema_version')}), which data.envelope_source=predicted reads: "
                     f"re-extract the videos (or regenerate the synthetic scenes) with this version"
                 )
+            if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
+                objects = int(sample["boxes"].shape[-2])
+                why = "data.envelope_source=predicted at test"
+                check_envelope_predictor(self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why)
 
     def set_epoch(self, epoch: int) -> None:
         """Called at each training epoch start: new resampling/shuffle/augmentation draws per epoch."""
@@ -343,7 +348,6 @@ class ShardDataModule(pl.LightningDataModule):
         from datamodules.predict import (
             PredictStream,
             ReferenceOverride,
-            check_envelope_predictor,
             check_videos,
             extract_for_prediction,
             reference_clap,

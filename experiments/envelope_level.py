@@ -116,7 +116,7 @@ def load_chunks(root: Path, split: str = "test") -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     from stereosync.metrics.functional import envelope_onsets, onset_matches
-    from stereosync.models.envelope_predictor import EnvelopePredictor
+    from stereosync.models.envelope_predictor import EnvelopePredictor, file_info
 
     p = argparse.ArgumentParser(prog="python experiments/envelope_level.py", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=Path("data/synthetic-16k-envelope"), help="synthetic root (test split)")
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.calibrate_out:
         calibrated = EnvelopePredictor(**{**model.config, "gain": model.gain * out["global_gain"]})
         calibrated.load_state_dict(model.state_dict())
-        calibrated.save_pretrained(a.calibrate_out)
+        calibrated.save_pretrained(a.calibrate_out, sample_rate=file_info(a.predictor)[1])  # keep the file's rate
         out["calibrated"] = {"file": str(a.calibrate_out), "gain": calibrated.gain}
     out["seconds"] = time.perf_counter() - t0
     text = json.dumps(out, indent=1)

@@ -53,3 +53,18 @@ def test_training_at_a_rate_other_than_the_shards_is_refused():
     module._trainer = Trainer()
     with pytest.raises(ValueError, match="data.sample_rate is 44100 Hz but model.init_args.sample_rate is 16000"):
         module.setup("fit")
+
+
+def test_test_with_the_predicted_envelope_refuses_a_predictor_of_another_rate_at_setup(synthetic_root, tmp_path):
+    """``envelope_source: predicted`` at ``test`` reads the test shards' rate and K before any batch."""
+    from datamodules.shards import ShardDataModule
+
+    shards = str(synthetic_root / "test" / "shards")
+    args = dict(synthetic=None, test_shards=shards, sample_rate=16000, envelope_source="predicted", num_workers=0)
+    ShardDataModule(**args, envelope_predictor=SHIPPED).setup("test")  # 16 kHz, K = 2: fits
+    module = EnvelopePredictorModule(num_objects=2, hidden=8, sample_rate=44100)
+    ckpt = tmp_path / "m.ckpt"
+    torch.save({"hyper_parameters": dict(module.hparams), "state_dict": module.state_dict()}, ckpt)
+    export(ckpt, tmp_path / "p44.safetensors")
+    with pytest.raises(ValueError, match=r"44100-Hz audio but data.sample_rate is 16000.*at test"):
+        ShardDataModule(**args, envelope_predictor=str(tmp_path / "p44.safetensors")).setup("test")
