@@ -9,6 +9,7 @@ real-format files are made on first use under ``$STEREOSYNC_REALFORMAT_ROOT``.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,3 +45,4 @@ def test_the_real_run_rehearses_end_to_end_on_real_format_files(tmp_path):
     rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert [r[0].lstrip("| ") for r in rows[1:]] == list(STAGES)  # every stage ran, in order, each checked
     assert all(r[-1].strip(" |") and "FAILED" not in r[-1] and "exit" not in r[-1] for r in rows[1:])
+    shutil.rmtree(tmp_path / "rehearsal")  # ~7 GB of real-size checkpoints; kept when the test fails
