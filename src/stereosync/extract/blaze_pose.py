@@ -92,7 +92,12 @@ def _same_pad(x: torch.Tensor, k: tuple[int, int], stride: list[int]) -> torch.T
 
 
 def _act(x: torch.Tensor, act: str) -> torch.Tensor:
-    return {"none": x, "relu": F.relu(x), "relu6": F.hardtanh(x, 0.0, 6.0)}[act] if act != "none" else x
+    """A fused activation of the converted graph."""
+    if act == "relu":
+        return F.relu(x)
+    if act == "relu6":
+        return F.hardtanh(x, 0.0, 6.0)
+    return x
 
 
 def _run(op: dict, a: list) -> torch.Tensor:
