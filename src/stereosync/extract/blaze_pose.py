@@ -30,7 +30,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "blaze_pose_detector
 # and 6 anchors per cell (fixed size, centred in their cell); 12 regression values per anchor (box centre and
 # size, four keypoints) in input pixels; scores are logits clipped to +-100.
 STRIDES, PER_CELL = (8, 16, 32), (2, 2, 6)
-# Keypoints -> visible body box (fitted on the tuning half of the hand-checked frames, see the docs): an
+# Keypoints -> visible body box (fitted per frame on hand-checked frames: experiments/blaze_box_fit.py): an
 # upright person (body axis within MAX_TILT degrees of vertical), box centred between hips and shoulders,
 # WIDTH x the body radius either side, from TOP x radius above the hips to BOTTOM x radius below.
 MAX_TILT, WIDTH, TOP, BOTTOM = 30.0, 0.4, 1.0, 1.2
