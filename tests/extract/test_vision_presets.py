@@ -88,12 +88,12 @@ def test_hog_detector_runs_a_few_times_per_second_and_holds_its_boxes(monkeypatc
 
 def test_presets_resolve_and_are_listed():
     from stereosync.extract.factory import ModelConfig, build_tracker, list_presets
-    from stereosync.extract.hog_detector import HOG_DETECTOR
+    from stereosync.extract.people_detector import POSE_PEOPLE
 
     assert list(list_presets()) == ["auto", "people", "tiny", "real"]
     people = ModelConfig(preset="people")
     assert (people.detector, people.depth_backend, people.image_encoder, people.num_objects) == (
-        HOG_DETECTOR,
+        POSE_PEOPLE,
         "boxes",
         "none",
         2,
@@ -107,6 +107,9 @@ def test_presets_resolve_and_are_listed():
     assert slow.detector.rate == 2.0 and build_tracker(people).detector.rate == people.detector_rate
     with pytest.raises(ValueError, match="detector_rate"):
         build_tracker(ModelConfig(preset="people", device="cpu", detector_rate=0.0))
+    hog_only = build_tracker(ModelConfig(preset="people", device="cpu", detector="opencv-hog-people"))
+    assert hog_only.detector.name == "opencv-hog-people" and not hasattr(hog_only.detector, "pose")
+    assert build_tracker(ModelConfig(preset="people", device="cpu", pose_shift=0.3)).detector.pose_shift == 0.3
 
 
 def test_box_depth_paints_each_box_at_the_nearness_of_its_height():
@@ -124,8 +127,8 @@ def test_box_depth_paints_each_box_at_the_nearness_of_its_height():
     assert np.allclose(BoxDepth((36, 64), "room").from_boxes(boxes, mask, 8), depth_background(36, 64))
 
 
-def test_bikes_clip_scores_as_documented_with_each_preset():
-    """Regression guard of the table in docs/vision_presets.md (bikes.mp4 rows)."""
+def test_people_preset_finds_close_ups_of_the_bikes_clip_and_nothing_on_its_empty_frames():
+    """The bikes.mp4 row of docs/vision_presets.md: its people are close-ups that only BlazePose sees."""
     from stereosync.extract.factory import ModelConfig, build_tracker
     from stereosync.extract.footage_eval import load_annotations, score_clip, track_clip
 
@@ -134,7 +137,8 @@ def test_bikes_clip_scores_as_documented_with_each_preset():
     tracked = track_clip(_bikes(), build_tracker(ModelConfig(preset="people", device="cpu")))
     res = score_clip(tracked, frames, ann["clips"]["bikes"]["fps"])
     assert res["frames"] >= 30 and res["people"] == 16
-    assert res["fp"] <= 1 and res["tp"] <= 2 and res["empty_frames_with_boxes"] == 0
+    assert res["precision"] >= 0.8 and res["recall"] >= 0.3, res
+    assert res["empty_frames_with_boxes"] == 0
 
 
 def test_auto_rule_picks_tiny_on_a_synthetic_scene_and_people_on_real_footage(tmp_path):

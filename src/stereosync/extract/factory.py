@@ -14,6 +14,7 @@ from stereosync.extract.detector import DEFAULT_DETECTOR
 from stereosync.extract.features import Featurizer
 from stereosync.extract.hog_detector import HOG_DETECTOR
 from stereosync.extract.image_encoder import DEFAULT_IMAGE_ENCODER
+from stereosync.extract.people_detector import POSE_PEOPLE
 from stereosync.extract.tiny_depth import TINY_DEPTH
 from stereosync.extract.tiny_detector import TINY_DETECTOR
 from stereosync.extract.tiny_nets import is_tiny_weights
@@ -22,9 +23,10 @@ log = logging.getLogger(__name__)
 
 # Field values a preset gives the fields left at their defaults (docs/vision_presets.md). ``tiny``: the shipped
 # synthetic-domain detector and depth model, the tiny recipe's two character slots and no image encoder;
-# ``people``: real footage without a download (OpenCV's HOG pedestrian detector 15 times a second, tracks
-# that must last before they count, depth maps drawn from the boxes); ``auto``: per video, whichever of the two
-# fits (stereosync.extract.auto_vision). ``real``: the downloaded models of the paper's recipe.
+# ``people``: real footage without a download (OpenCV's HOG pedestrian detector and the shipped BlazePose
+# detector 15 times a second, fused; tracks that must last before they count, depth maps drawn from the
+# boxes); ``auto``: per video, whichever of the two fits (stereosync.extract.auto_vision). ``real``: the
+# downloaded models of the paper's recipe.
 _SMALL = {"image_encoder": "none", "depth_size": (36, 64), "num_objects": 2}
 PRESETS: dict[str, dict[str, Any]] = {
     "real": {},
@@ -32,16 +34,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "people": {
         **_SMALL,
         "depth_backend": BOX_DEPTH,
-        "detector": HOG_DETECTOR,
+        "detector": POSE_PEOPLE,
         "detector_rate": 15.0,
         "track_activation_threshold": 0.54,
         "track_min_frames": 6,
+        "pose_shift": 0.2,
     },
     AUTO: {**_SMALL, "depth_backend": AUTO, "detector": AUTO},
 }
 PRESET_HELP = {
     "auto": "per video: the tiny models on a synthetic scene, the people models on real footage (no download)",
-    "people": "real footage, no download: OpenCV HOG pedestrian detector + ByteTrack, depth drawn from the boxes",
+    "people": "real footage, no download: HOG walkers + BlazePose close-ups, ByteTrack, depth drawn from the boxes",
     "tiny": "the synthetic scenes' shipped tiny detector and depth model (no download)",
     "real": "RT-DETR, Depth Anything V2 and CLIP (downloaded from the Hugging Face hub)",
 }
@@ -59,9 +62,9 @@ class ModelConfig:
     Attributes:
         preset: ``real`` (the defaults below: Depth Anything V2, CLIP, RT-DETR), ``tiny`` (the shipped
             synthetic-domain depth model and detector, no image encoder, K = 2), ``people`` (OpenCV's HOG
-            pedestrian detector, depth maps from the boxes, K = 2) or ``auto`` (``tiny`` or ``people`` per
-            video); see :data:`PRESETS` and :func:`list_presets`. A preset sets the fields left at their
-            defaults; fields given another value keep it.
+            pedestrian detector fused with the shipped BlazePose detector, depth maps from the boxes, K = 2)
+            or ``auto`` (``tiny`` or ``people`` per video); see :data:`PRESETS` and :func:`list_presets`. A
+            preset sets the fields left at their defaults; fields given another value keep it.
         depth_backend: ``transformers``, ``rollingdepth``, ``tiny``, ``boxes`` (maps drawn from the tracked
             boxes), ``room`` (the synthetic empty room's map) or ``auto`` (the schema needs ``depth`` or
             ``depth_emb``); a ``.safetensors`` ``depth_model`` under ``transformers`` is a tiny depth model.
@@ -72,7 +75,8 @@ class ModelConfig:
         depth_size: (H, W) of the stored small depth maps; None stores none.
         tracker: ``bytetrack`` (detector + ByteTrack) or ``masa``.
         detector: ``transformers`` object-detector folder/hub id, a tiny detector's ``.safetensors`` file,
-            ``opencv-hog-people`` or ``auto`` (ByteTrack only).
+            ``opencv-hog-people``, ``hog-blazepose-people`` (HOG and the shipped BlazePose detector fused) or
+            ``auto`` (ByteTrack only).
         detector_threshold: minimum detection score (keep it low: ByteTrack uses low-score boxes too).
         track_activation_threshold: ByteTrack score above which a detection may start a track.
         track_buffer: frames (at 30 fps) ByteTrack keeps a lost track for re-identification.
@@ -80,8 +84,9 @@ class ModelConfig:
             objects re-acquire better with 0.9-0.95, crowded scenes swap ids less with 0.8).
         track_min_frames: consecutive 30-fps frames a ByteTrack track needs before it is reported (short tracks
             are mostly false detections).
-        detector_rate: detections per second of video of ``opencv-hog-people`` (each held on the 30-fps frames
-            until the next; the other detectors see every frame).
+        detector_rate: detections per second of video of ``opencv-hog-people`` and ``hog-blazepose-people``
+            (each held on the 30-fps frames until the next; the other detectors see every frame).
+        pose_shift: subtracted from BlazePose scores before they meet HOG's (``hog-blazepose-people``).
         masa_config: MASA model config file (MASA only).
         masa_checkpoint: MASA weights file (MASA only).
         classes: detector labels to track.
@@ -107,6 +112,7 @@ class ModelConfig:
     track_match_threshold: float = 0.8
     track_min_frames: int = 1
     detector_rate: float = 5.0
+    pose_shift: float = 0.2
     masa_config: str | None = None
     masa_checkpoint: str | None = None
     classes: tuple[str, ...] = ("person",)
@@ -238,6 +244,12 @@ def _tracker(cfg: ModelConfig, device, dtype):
 
 
 def _detector(cfg: ModelConfig, device, dtype):
+    if cfg.detector == POSE_PEOPLE:
+        from stereosync.extract.people_detector import HogPoseDetector
+
+        return HogPoseDetector(
+            cfg.classes, cfg.detector_threshold, rate=cfg.detector_rate, pose_shift=cfg.pose_shift, device=str(device)
+        )
     if cfg.detector == HOG_DETECTOR:
         from stereosync.extract.hog_detector import HogPeopleDetector
 
