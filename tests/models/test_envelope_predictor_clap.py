@@ -148,3 +148,22 @@ def test_a_conditioned_predictor_where_no_clap_exists_is_refused_naming_the_file
     ShardDataModule(**args, envelope_predictor=SHIPPED).setup("test")  # reads no CLAP: fits
     with pytest.raises(ValueError, match=rf"{path} reads a CLAP embedding .* stores none \(json clap: 'none'"):
         ShardDataModule(**args, envelope_predictor=str(path)).setup("test")
+
+
+def test_the_other_chunk_of_the_same_materials_comes_from_another_scene(monkeypatch):
+    """experiments/clap_pairs.py: the next chunk (cyclically) of another scene with the same material set, else the
+    next one sharing the most materials, flagged."""
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    from clap_pairs import same_material_pairs
+
+    chunks = [
+        ("a_0", "A", ("metal",)),
+        ("a_1", "A", ("metal",)),
+        ("b_0", "B", ("tile",)),
+        ("c_0", "C", ("metal",)),
+        ("d_0", "D", ("metal", "tile")),
+    ]
+    pairs = same_material_pairs(chunks)
+    assert pairs["a_0"] == pairs["a_1"] == ("c_0", True)  # never the own scene's other chunk
+    assert pairs["c_0"] == ("a_0", True)  # cyclic
+    assert pairs["b_0"] == ("d_0", False) and pairs["d_0"] == ("a_0", False)  # no other scene has the set
