@@ -7,7 +7,8 @@ sources the user chose.
   be used is reported by name and the others go on.
 - :func:`video_batches`: batches never mix two videos.
 - :class:`EnvelopeSource`: the ControlNet's envelope from the chunk's own audio (the paper) or from the
-  envelope predictor (a video without a soundtrack).
+  envelope predictor (a video without a soundtrack); a predictor that reads CLAP gets the batch's embedding,
+  so it runs after :class:`ReferenceOverride` has set the reference's.
 - :class:`ReferenceOverride`: a reference recording for the timbre (CLAP) and/or the timing (envelope).
 """
 
@@ -72,15 +73,20 @@ def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> l
     return silent
 
 
-def check_envelope_predictor(path: str | None, sample_rate: int, num_objects: int, why: str) -> None:
+def check_envelope_predictor(
+    path: str | None, sample_rate: int, num_objects: int, why: str, no_clap: str | None = None
+) -> None:
     """Refuse, before any extraction, an envelope predictor that does not fit the run: trained on audio at
-    another rate (or not saying at which), or on boxes of another number of tracked objects.
+    another rate (or not saying at which), or on boxes of another number of tracked objects, or reading a CLAP
+    embedding where the run has none.
 
     Args:
         path: ``data.envelope_predictor``.
         sample_rate: ``data.sample_rate``.
         num_objects: K of the extraction (``data.predict_models.num_objects``).
         why: what needs the predicted envelope (for the message).
+        no_clap: why the run has no CLAP embedding for the predictor (e.g. the model has no CLAP stream), or None
+            when the generator receives one (the predictor then reads the same).
 
     Raises:
         ValueError: naming the file, what does not fit, and the two ways out.
@@ -102,6 +108,13 @@ def check_envelope_predictor(path: str | None, sample_rate: int, num_objects: in
         problem = f"was trained on {rate}-Hz audio but data.sample_rate is {sample_rate}"
     elif int(config["num_objects"]) != num_objects:
         problem = f"reads {config['num_objects']} tracked objects but the extraction keeps {num_objects}"
+    elif int(config.get("clap_dim", 0)) and no_clap is not None:
+        raise ValueError(
+            f"data.envelope_predictor {path} reads a CLAP embedding of the timbre reference (clap_dim="
+            f"{config['clap_dim']}) but {no_clap}; {why} needs a predicted envelope: use a predictor trained "
+            f"without one (clap_dim 0, e.g. the shipped recipe's), or give the timing with "
+            f"--data.envelope_reference=timing.wav"
+        )
     else:
         return
     raise ValueError(f"data.envelope_predictor {path} {problem}; {why} needs a predicted envelope: {remedy}")
@@ -242,7 +255,16 @@ class EnvelopeSource(IterableDataset):
                 f"{meta.get('schema_version')}), which the envelope predictor reads: re-extract the videos"
             )
         num_samples = int(round(float(batch["seconds_total"][0]) * self.sample_rate))
-        env = self.model().predict(batch["motion"], batch["boxes"], batch["box_mask"], num_samples)
+        model = self.model()
+        clap = None
+        if model.clap_dim:  # the embedding the generator receives: the own audio's, or the reference's in predict
+            if "clap" not in batch:
+                raise ValueError(
+                    f"data.envelope_predictor {self.path} reads a CLAP embedding, but sample {batch['__key__'][0]} "
+                    f"of {batch['meta'][0]['source']} has none (give --data.clap_reference=sound.wav)"
+                )
+            clap = batch["clap"]
+        env = model.predict(batch["motion"], batch["boxes"], batch["box_mask"], num_samples, clap)
         batch = dict(batch, control_envelope=env)
         batch.pop("envelope_latent", None)
         return batch

@@ -142,6 +142,8 @@ class SyntheticData:
         seed: base seed (splits never share a scene).
         duration: seconds per scene.
         write_mp4s: also write the mp4 videos (needed by AV-Align and ``predict``).
+        clap_checkpoint: a LAION-CLAP checkpoint: each chunk's ``clap`` member is the embedding of its audio;
+            None stores zeros (the scenes' default: no checkpoint is needed to write them).
     """
 
     root: str = "data/synthetic"
@@ -151,6 +153,7 @@ class SyntheticData:
     seed: int = 0
     duration: float = 6.0
     write_mp4s: bool = True
+    clap_checkpoint: str | None = None
 
 
 class ShardDataModule(pl.LightningDataModule):
@@ -260,6 +263,11 @@ class ShardDataModule(pl.LightningDataModule):
             return
         from stereosync.data.synthetic import ensure_synthetic_dataset
 
+        clap = None
+        if syn.clap_checkpoint is not None:
+            from stereosync.clap import ClapAudioEncoder, ClipEmbedder
+
+            clap = ClipEmbedder(ClapAudioEncoder(syn.clap_checkpoint))
         counts = {"train": syn.train_scenes, "val": syn.val_scenes, "test": syn.test_scenes}
         for split, n in counts.items():
             ensure_synthetic_dataset(
@@ -270,6 +278,7 @@ class ShardDataModule(pl.LightningDataModule):
                 sample_rate=self.hparams.sample_rate,
                 duration=syn.duration,
                 write_mp4s=syn.write_mp4s,
+                clap_encoder=clap,
             )
 
     def peek(self, stage: str) -> dict | None:
@@ -299,7 +308,28 @@ class ShardDataModule(pl.LightningDataModule):
             if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
                 objects = int(sample["boxes"].shape[-2])
                 why = "data.envelope_source=predicted at test"
-                check_envelope_predictor(self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why)
+                no_clap = self._no_clap(sample)
+                check_envelope_predictor(
+                    self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why, no_clap
+                )
+
+    def _generator_without_clap(self) -> str | None:
+        """Why the generator receives no CLAP embedding (its recipe has no CLAP stream), or None."""
+        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
+        model = getattr(module, "model", None)
+        if model is not None and getattr(model, "clap", True) is None:
+            return "the model has no CLAP stream (model.clap: null), so nothing gives the timbre"
+        return None
+
+    def _no_clap(self, sample: dict) -> str | None:
+        """Why a test sample gives no CLAP embedding to read (none stored, or zeros), or None."""
+        missing = self._generator_without_clap()
+        if missing is None and ("clap" not in sample or sample["json"].get("clap") == "none"):
+            missing = (
+                f"shard {sample.get('__url__')} stores none (json clap: {sample['json'].get('clap')!r}; write the "
+                f"synthetic scenes with data.synthetic.clap_checkpoint=FILE)"
+            )
+        return missing
 
     def set_epoch(self, epoch: int) -> None:
         """Called at each training epoch start: new resampling/shuffle/augmentation draws per epoch."""
@@ -359,15 +389,16 @@ class ShardDataModule(pl.LightningDataModule):
             return self.test_dataloader()
         from stereosync.output_video import check_audio_codec
 
-        module = getattr(self.trainer, "lightning_module", None) if self.trainer is not None else None
-        needs_clap = getattr(getattr(module, "model", None), "clap", True) is not None
+        no_clap = self._generator_without_clap()
+        needs_clap = no_clap is None
         check_audio_codec(h.output_audio_codec)
         silent = check_videos(h.predict_videos, h.clap_reference, needs_clap)
         auto_silent = h.envelope_source == "auto" and bool(silent)
         predicted = h.envelope_reference is None and (h.envelope_source == "predicted" or auto_silent)
         if predicted:
             why = "data.envelope_source=predicted" if h.envelope_source == "predicted" else f"silent {silent[0]}"
-            check_envelope_predictor(h.envelope_predictor, h.sample_rate, self.predict_models.num_objects, why)
+            objects = self.predict_models.num_objects
+            check_envelope_predictor(h.envelope_predictor, h.sample_rate, objects, why, no_clap)
         out = self._features_dir()
         self.predict_features_dir, self.predict_sources = out, video_keys(h.predict_videos, out)
         shards = extract_for_prediction(
@@ -380,17 +411,17 @@ class ShardDataModule(pl.LightningDataModule):
             getattr(self, "extraction_progress", None),  # set by a caller that shows progress (the demo)
         )
         batches = PredictStream(shards, h.batch_size, h.peak_normalise)
-        # an envelope reference replaces every chunk's envelope: nothing is predicted then
-        stream = batches
-        if h.envelope_reference is None:
-            stream = EnvelopeSource(batches, h.envelope_source, h.envelope_predictor, h.sample_rate)
         clap = reference_clap(h.clap_reference, self.predict_models) if h.clap_reference is not None else None
         envelope = None
         if h.envelope_reference is not None:
             from stereosync.media import read_audio
 
             envelope = read_audio(h.envelope_reference, h.sample_rate)
-        return DataLoader(ReferenceOverride(stream, clap, envelope, h.sample_rate), batch_size=None, num_workers=0)
+        # the references first: a predictor that reads CLAP gets the embedding the generator receives
+        stream = ReferenceOverride(batches, clap, envelope, h.sample_rate)
+        if h.envelope_reference is None:  # an envelope reference replaces every chunk's: nothing is predicted then
+            stream = EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate)
+        return DataLoader(stream, batch_size=None, num_workers=0)
 
     def _features_dir(self) -> Path:
         """This run's extraction folder: ``predict_dir`` if empty or new, else ``<log dir>/predict/features``."""

@@ -135,7 +135,8 @@ def predictor_alone(a: argparse.Namespace) -> dict[str, float]:
     for raw in pipeline.tar_samples(({"url": u} for u in urls), counter):
         s = pipeline.augment(pipeline.decode(raw, counter), 2.0, None, True, False)
         t = {k: torch.from_numpy(s[k])[None] for k in ("motion", "boxes", "box_mask")}
-        pred = model.predict(t["motion"], t["boxes"], t["box_mask"], s["audio"].shape[-1])[0, 0].numpy()
+        clap = torch.from_numpy(s["clap"])[None].float() if model.clap_dim else None  # a CLAP-reading predictor
+        pred = model.predict(t["motion"], t["boxes"], t["box_mask"], s["audio"].shape[-1], clap)[0, 0].numpy()
         ref = s["envelope"].mean(0)
         e_l1.append(float(np.abs(pred - ref).mean()))
         corr.append(float(np.corrcoef(pred, ref)[0, 1]) if pred.std() > 0 else 0.0)

@@ -22,11 +22,16 @@ each clip's L1-best gain, and the correlation of each clip's log gain with that 
 far the generated level follows the envelope's level error).
 
 ``global_gain`` is the one factor on every clip that minimises the E-L1 of the split; ``--calibrate-out``
-writes the predictor with its gain multiplied by it (choose it on the validation split). ::
+writes the predictor with its gain multiplied by it (choose it on the validation split).
+
+A predictor that reads CLAP (``clap_dim`` > 0) gets each chunk's ``clap`` member (scenes written with
+``data.synthetic.clap_checkpoint``), or with ``--other-clap`` that of another scene's chunk with the same footstep
+materials (``clap_pairs.py``). ::
 
     python experiments/envelope_level.py --data data/synthetic-16k-envelope \\
         --predictor pkg://stereosync/weights/tiny_envelope_predictor.safetensors
     python experiments/envelope_level.py --split val --calibrate-out calibrated.safetensors
+    python experiments/envelope_level.py --data data/synthetic-16k-envelope-clap --predictor P.safetensors --other-clap
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from clap_pairs import material_set, same_material_pairs
 
 SR = 16000
 
@@ -125,11 +131,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", help="split of --data to score (test, val)")
     p.add_argument("--out", type=Path, default=None, help="write the figures as json here")
     p.add_argument("--calibrate-out", type=Path, default=None, help="write the predictor times global_gain here")
+    p.add_argument(
+        "--other-clap",
+        action="store_true",
+        help="a CLAP-reading predictor gets another scene's chunk's CLAP, of the same materials",
+    )
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     model = EnvelopePredictor.from_pretrained(a.predictor)
     chunks = load_chunks(a.data, a.split)
+    claps = {s["__key__"]: s["clap"] for s in chunks}
+    if model.clap_dim and any(s["json"].get("clap") == "none" for s in chunks):
+        raise ValueError(f"{a.predictor} reads CLAP but {a.data} stores none: write it with a CLAP checkpoint")
+    partner = {s["__key__"]: (s["__key__"], True) for s in chunks}
+    if a.other_clap:
+        partner = same_material_pairs(
+            [(s["__key__"], s["json"]["source"], material_set(s["json"], s["box_mask"])) for s in chunks]
+        )
     preds, refs, clip_log_gain, materials = [], [], {}, []
     acc: dict[str, dict[str, list[float]]] = {"all": {}, "1char": {}, "2char": {}}
     onsets = {k: [0, 0, 0] for k in acc}  # matched, found, true
@@ -137,8 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     for s in chunks:
         motion, boxes, mask = (torch.from_numpy(np.asarray(s[k]))[None] for k in ("motion", "boxes", "box_mask"))
         ref = s["envelope"].mean(0).astype(np.float64)
+        clap = torch.from_numpy(np.asarray(claps[partner[s["__key__"]][0]]))[None].float() if model.clap_dim else None
         with torch.no_grad():
-            raw = model(motion, boxes, mask)
+            raw = model(motion, boxes, mask, clap)
             pred = model.to_audio_rate(model.decode(raw), len(ref))[0, 0].double().numpy()
             med = (
                 model.to_audio_rate(median_decode(model, raw), len(ref))[0, 0].double().numpy()
@@ -182,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                     box = np.asarray(s["boxes"])[f, k]
                     levels.append((float(box[3] - box[1]), float(ref[i0:i1].max())))
     out: dict = {"predictor": str(a.predictor), "split": a.split, "clips": len(chunks)}
+    if a.other_clap:
+        out["other_clap_same_materials"] = sum(exact for _, exact in partner.values())
     out["global_gain"] = l1_gain(np.concatenate(preds), np.concatenate(refs))
     out["global_gain_e_l1"] = float(np.mean([np.abs(out["global_gain"] * x - y).mean() for x, y in zip(preds, refs)]))
     for key, rows in acc.items():

@@ -22,6 +22,16 @@ the true step times (``stereosync.metrics.EventTiming``, the shards' ``events``)
     python experiments/silent_video.py --detector-only --test-scenes 48   # the ground-truth audio row only
     python experiments/silent_video.py --variant "48 steps:--model.sampler.steps=48"   # a lever, as a further row
     python experiments/silent_video.py --skip-no-envelope   # without the ablation run: no no-envelope row
+    python experiments/silent_video.py --out runs/silent_video_clap --skip-no-envelope \
+        --clap-checkpoint models/630k-audioset-fusion-best.pt \
+        --variant "CLAP predictor:--data.envelope_predictor=P.safetensors" \
+        --other-clap-variant "CLAP predictor:--data.envelope_predictor=P.safetensors"
+
+``--clap-checkpoint`` writes the test scenes with the CLAP embedding of each chunk's audio (the scenes otherwise
+store zeros), which the generator receives and a predictor that reads CLAP (``clap_dim`` > 0) too. An
+``--other-clap-variant`` row gives every chunk the CLAP embedding of another held-out scene's chunk with the same
+footstep materials instead (``clap_pairs.py``): a silent video voiced with a reference recording of the
+material, where the own chunk's embedding also carries that chunk's audio.
 
 Finished rows of ``--out`` are reused. Writes ``<out>/table.md`` and ``<out>/results.json``; prints the table
 and its wall time.
@@ -39,6 +49,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from clap_pairs import write_swapped_shards
 from runlib import REPO, flatten, last_checkpoint, versions
 
 log = logging.getLogger("silent_video")
@@ -58,9 +69,11 @@ COLUMNS = (
 def common_args(a: argparse.Namespace, root: Path) -> list[str]:
     """The tiny recipe tested on ``--test-scenes`` held-out scenes of ``<out>/data`` (1 train and val scene:
     the test split's seeds do not depend on the other splits)."""
+    clap = [f"--data.synthetic.clap_checkpoint={a.clap_checkpoint}"] if a.clap_checkpoint else []
     return [
         "--config",
         str(REPO / "configs" / "tiny.yaml"),
+        *clap,
         "--seed_everything=0",
         f"--trainer.default_root_dir={root}",
         "--trainer.enable_progress_bar=false",
@@ -124,7 +137,12 @@ def ground_truth_row(a: argparse.Namespace) -> dict[str, Any]:
     from stereosync.metrics import EventTiming, PanTracking, SpatialAVAlign
 
     t0 = time.perf_counter()
-    ensure_synthetic_dataset(a.out / "data", a.test_scenes, split="test", sample_rate=SR)
+    clap = None
+    if a.clap_checkpoint:  # the same embeddings as the model rows' data (else the marker would not match)
+        from stereosync.clap import ClapAudioEncoder, ClipEmbedder
+
+        clap = ClipEmbedder(ClapAudioEncoder(a.clap_checkpoint))
+    ensure_synthetic_dataset(a.out / "data", a.test_scenes, split="test", sample_rate=SR, clap_encoder=clap)
     timing, spatial, pan = EventTiming(SR), SpatialAVAlign(SR), PanTracking(SR)
     counter = pipeline.SkipCounter(strict=True)
     samples = []
@@ -236,8 +254,23 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME:ARGS",
         help="the same for the ground-truth-envelope row (a lever's effect on the reference it is compared with)",
     )
+    p.add_argument(
+        "--other-clap-variant",
+        action="append",
+        default=[],
+        metavar="NAME:ARGS",
+        help="a predicted-envelope row whose chunks carry the CLAP of another scene's chunk of the same materials "
+        "(needs --clap-checkpoint)",
+    )
+    p.add_argument(
+        "--clap-checkpoint",
+        default=None,
+        help="LAION-CLAP checkpoint: the test scenes carry each chunk's CLAP embedding (default: zeros)",
+    )
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further CLI arguments for the model rows")
     a = p.parse_args(argv)
+    if a.other_clap_variant and not a.clap_checkpoint:
+        p.error("--other-clap-variant needs --clap-checkpoint (the scenes' own CLAP embeddings to swap)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
     a.out = a.out.resolve()
@@ -258,6 +291,20 @@ def main(argv: list[str] | None = None) -> int:
             rows[f"predicted envelope, {name}"] = test_row(
                 a, f"predicted envelope, {name}", full + predicted + args.split(), a.weights, None
             )
+        if a.other_clap_variant:  # the test scenes exist: the rows above wrote them
+            swapped = a.out / "data-other-clap" / "test" / "shards"
+            pairs = write_swapped_shards(a.out / "data" / "test" / "shards", swapped)
+            log.info(
+                "other-chunk CLAP: %d of %d chunks paired with the same materials",
+                pairs["same_materials"],
+                pairs["chunks"],
+            )
+            other = ["--data.synthetic=null", f"--data.test_shards={swapped}"]
+        for variant in a.other_clap_variant:
+            name, _, args = variant.partition(":")
+            label = f"predicted envelope, {name}, CLAP of another chunk of the same materials"
+            rows[label] = test_row(a, label, full + predicted + args.split() + other, a.weights, None)
+            rows[label]["same_materials"] = pairs["same_materials"]
         for variant in a.true_variant:
             name, _, args = variant.partition(":")
             rows[f"ground-truth envelope, {name}"] = test_row(

@@ -223,3 +223,14 @@ class ClapAudioEncoder(torch.nn.Module):
         x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
         x = x.reshape(1, 1, -1) if x.dim() == 1 else x.unsqueeze(0)
         return self(x, sample_rate)[0].cpu().numpy().astype(np.float32)
+
+
+class ClipEmbedder:
+    """One (C, T) numpy clip at any rate → its (512,) embedding: the ``clap_encoder`` that the synthetic scene
+    writer (:func:`stereosync.data.synthetic.write_synthetic_dataset`) takes; ``name`` is the encoder's."""
+
+    def __init__(self, encoder: ClapAudioEncoder):
+        self.encoder, self.name = encoder, encoder.name
+
+    def __call__(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self.encoder.embed_numpy(audio, sample_rate)

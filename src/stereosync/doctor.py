@@ -124,8 +124,13 @@ def envelope_check(config: Any) -> Check:
     cfg = models if isinstance(models, ModelConfig) else ModelConfig(**dict(models or {}))
     path, rate = _get(config, "data.envelope_predictor"), int(_get(config, "data.sample_rate", 44100))
     why = "data.envelope_source=predicted" if source == "predicted" else "a silent video"
+    model = _get(config, "model")
+    clap = model.get("clap", True) if hasattr(model, "get") else getattr(model, "clap", True)
+    no_clap = None  # a predictor that reads CLAP needs the generator's timbre reference
+    if model is not None and clap is None:
+        no_clap = "the model has no CLAP stream (model.clap: null), so nothing gives the timbre"
     try:
-        check_envelope_predictor(path, rate, cfg.num_objects, why)
+        check_envelope_predictor(path, rate, cfg.num_objects, why, no_clap)
     except (ValueError, OSError) as err:
         if source == "predicted":
             return _fail(name, str(err).split("; ")[0], str(err).split(": ", 1)[-1])

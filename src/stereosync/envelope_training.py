@@ -54,6 +54,9 @@ class EnvelopePredictorModule(pl.LightningModule):
             target (linear amplitude): the quantity E-L1 scores, which the class loss alone does not minimise
             when the level is uncertain (the footstep material, which sets a peak-normalised chunk's envelope
             level, is not in the picture).
+        clap_dim: > 0: the predictor also reads each chunk's CLAP embedding (the shards' ``clap`` member, of
+            this width), the timbre reference the generator receives; the shards must store real embeddings
+            (``data.synthetic.clap_checkpoint`` for the synthetic scenes). 0: the picture alone.
     """
 
     def __init__(
@@ -72,11 +75,12 @@ class EnvelopePredictorModule(pl.LightningModule):
         onset_pos_weight: float = 10.0,
         box_fps: float = 30.0,
         l1_weight: float = 0.0,
+        clap_dim: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.predictor = EnvelopePredictor(
-            num_objects, hidden, output, bins, mu, smoothing, upsample, onset_head=onset_weight > 0
+            num_objects, hidden, output, bins, mu, smoothing, upsample, onset_head=onset_weight > 0, clap_dim=clap_dim
         )
         self._eval: dict[str, list[float]] = {}
 
@@ -107,6 +111,20 @@ class EnvelopePredictorModule(pl.LightningModule):
                 f"{sample['json'].get('schema_version')}); the envelope predictor reads it — re-extract the videos "
                 f"or regenerate the synthetic scenes"
             )
+        if sample is not None and self.hparams.clap_dim:
+            clap = sample.get("clap")
+            if clap is None or sample["json"].get("clap") == "none" or not np.abs(np.asarray(clap)).any():
+                raise ValueError(
+                    f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no CLAP embedding (json clap: "
+                    f"{sample['json'].get('clap')!r}), which model.init_args.clap_dim={self.hparams.clap_dim} reads: "
+                    f"write the synthetic scenes with data.synthetic.clap_checkpoint=FILE, or extract the videos "
+                    f"with a CLAP checkpoint"
+                )
+            if np.asarray(clap).shape[-1] != self.hparams.clap_dim:
+                raise ValueError(
+                    f"shard {sample.get('__url__')}: clap is {np.asarray(clap).shape[-1]}-d but "
+                    f"model.init_args.clap_dim = {self.hparams.clap_dim}"
+                )
         if sample is not None and sample["boxes"].shape[1] != self.hparams.num_objects:
             raise ValueError(
                 f"shard {sample.get('__url__')}: boxes track {sample['boxes'].shape[1]} objects but "
@@ -114,14 +132,18 @@ class EnvelopePredictorModule(pl.LightningModule):
             )
 
     # --- steps ----------------------------------------------------------------------------------------------
+    def _clap(self, batch: dict) -> torch.Tensor | None:
+        """The batch's CLAP embeddings when the predictor reads them."""
+        return batch["clap"] if self.hparams.get("clap_dim", 0) else None
+
     def _raw_and_target(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        raw = self.predictor(batch["motion"], batch["boxes"], batch["box_mask"])
+        raw = self.predictor(batch["motion"], batch["boxes"], batch["box_mask"], self._clap(batch))
         target = self.predictor.target(self.reference(batch), batch["motion"].shape[1])
         return raw, target
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         p = self.predictor
-        h = p.encode(batch["motion"], batch["boxes"], batch["box_mask"])
+        h = p.encode(batch["motion"], batch["boxes"], batch["box_mask"], self._clap(batch))
         target = p.target(self.reference(batch), batch["motion"].shape[1])
         raw = p.envelope_head(h)
         loss = p.loss(raw, target)
@@ -195,7 +217,12 @@ def export(checkpoint: str | os.PathLike, out: str | os.PathLike, gain: float = 
     missing = [k for k in keys if k not in hp]
     if missing:
         raise ValueError(f"{checkpoint}: not an envelope-predictor checkpoint (hyper-parameters lack {missing})")
-    model = EnvelopePredictor(**{k: hp[k] for k in keys}, onset_head=hp.get("onset_weight", 0.0) > 0, gain=gain)
+    model = EnvelopePredictor(
+        **{k: hp[k] for k in keys},
+        onset_head=hp.get("onset_weight", 0.0) > 0,
+        gain=gain,
+        clap_dim=int(hp.get("clap_dim", 0)),
+    )
     state = {k[len("predictor.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("predictor.")}
     model.load_state_dict(state)
     model.save_pretrained(out, sample_rate=hp.get("sample_rate"))
@@ -217,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}")
         return 1
     size = os.path.getsize(args.out)
-    print(f"wrote {args.out} ({size / 1e6:.2f} MB, output design {model.output}, gain {model.gain:g})")
+    clap = f", reads {model.clap_dim}-d CLAP" if model.clap_dim else ""
+    print(f"wrote {args.out} ({size / 1e6:.2f} MB, output design {model.output}, gain {model.gain:g}{clap})")
     return 0
 
 

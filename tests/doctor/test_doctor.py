@@ -193,3 +193,18 @@ def test_envelope_predictor_of_another_rate(setup, tmp_path, capsys, monkeypatch
     override = {"data.envelope_source": "predicted", "data.envelope_predictor": str(tmp_path / "p.safetensors")}
     code, out = _run(_args(setup, "predict", **override), capsys, monkeypatch)
     assert code == 0 and "OK   envelope predictor" in out, out
+
+
+def test_a_clap_reading_envelope_predictor_under_a_model_without_clap(setup, tmp_path, capsys, monkeypatch):
+    """A predictor with ``clap_dim`` reads the generator's timbre reference: a model without a CLAP stream has
+    none to give it (FAIL, naming the file); with the CLAP stream the same file is OK."""
+    from stereosync.models.envelope_predictor import EnvelopePredictor
+
+    path = tmp_path / "clap.safetensors"
+    EnvelopePredictor(num_objects=1, hidden=8, clap_dim=512).save_pretrained(path, sample_rate=44100)
+    override = {"data.envelope_source": "predicted", "data.envelope_predictor": str(path)}
+    code, out = _run(_args(setup, "predict", **override), capsys, monkeypatch)
+    assert code == 0 and "OK   envelope predictor" in out, out
+    code, out = _run(_args(setup, "predict", **override, **{"model.clap": "null"}), capsys, monkeypatch)
+    assert code == 1 and "FAIL envelope predictor" in out and f"{path} reads a CLAP embedding" in out, out
+    assert "the model has no CLAP stream" in out

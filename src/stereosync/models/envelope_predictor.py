@@ -13,6 +13,11 @@ Two output designs (``output``):
 - ``mulaw``: the envelope μ-law companded into ``bins`` classes, cross-entropy against Gaussian-smoothed
   targets (``smoothing`` bins wide); the prediction is the expected companded value, expanded back.
 
+Optionally (``clap_dim`` > 0) the predictor also reads the CLAP embedding of audio with the wanted timbre — the one
+the generator receives: the clip's own in ``test``, ``--data.clap_reference`` in ``predict``. The picture does not
+show what a footstep is made of, and the material sets a peak-normalised chunk's envelope level and the decay
+of each step; the L2-normalised embedding scales and shifts (FiLM) the per-frame features before the LSTM.
+
 The envelope is that of the peak-normalised chunk, mono (the stereo image comes from the video), in linear
 amplitude — what :func:`stereosync.envelope.rms_envelope` gives for the chunk the model trains on.
 Weights and architecture travel together in one safetensors file (:meth:`save_pretrained`,
@@ -72,6 +77,8 @@ class EnvelopePredictor(nn.Module):
             and is not used by :meth:`predict`.
         gain: factor on the decoded envelope (:meth:`decode`), a level calibration chosen on validation scenes
             (``python -m stereosync.envelope_training export --gain``); 1 leaves the network's output as is.
+        clap_dim: width of the CLAP embedding the predictor reads (512 for LAION-CLAP); 0: none, the picture
+            alone (files without it predict exactly as before).
     """
 
     def __init__(
@@ -86,6 +93,7 @@ class EnvelopePredictor(nn.Module):
         motion_scale: float = 1e-3,
         onset_head: bool = False,
         gain: float = 1.0,
+        clap_dim: int = 0,
     ):
         super().__init__()
         if output not in ("log", "mulaw"):
@@ -108,6 +116,11 @@ class EnvelopePredictor(nn.Module):
             self.config["onset_head"] = True
         if gain != 1.0:  # likewise: uncalibrated files keep their metadata
             self.config["gain"] = float(gain)
+        if clap_dim < 0:
+            raise ValueError(f"EnvelopePredictor clap_dim must be >= 0, got {clap_dim}")
+        if clap_dim:  # likewise: files that read no CLAP keep their metadata
+            self.config["clap_dim"] = int(clap_dim)
+        self.clap_dim = int(clap_dim)
         self.gain = float(gain)
         self.num_objects, self.output, self.bins, self.mu = num_objects, output, bins, mu
         self.smoothing, self.upsample, self.motion_scale = smoothing, upsample, motion_scale
@@ -122,19 +135,37 @@ class EnvelopePredictor(nn.Module):
         self.head = nn.Linear(hidden, upsample * (bins if output == "mulaw" else 1))
         self.onset = nn.Linear(hidden, upsample) if onset_head else None  # built last: the other layers' init
         # draws the same random numbers with or without it
+        self.film = nn.Linear(clap_dim, 2 * hidden) if clap_dim else None  # CLAP → per-channel scale and shift
+        if self.film is not None:  # zero: a fresh conditioned predictor starts as the picture-only one
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
 
     # --- network ------------------------------------------------------------------------------------------
-    def forward(self, motion: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        motion: torch.Tensor,
+        boxes: torch.Tensor,
+        box_mask: torch.Tensor,
+        clap: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Raw outputs (B, F·upsample, bins) for ``mulaw`` or (B, F·upsample) log-envelope for ``log``.
 
         Args:
             motion: (B, F, M) motion rows.
             boxes: (B, F, K, 4) normalised boxes.
             box_mask: (B, F, K) presence.
+            clap: (B, clap_dim) CLAP embedding of the timbre reference; required when ``clap_dim`` > 0, ignored
+                otherwise.
         """
-        return self.envelope_head(self.encode(motion, boxes, box_mask))
+        return self.envelope_head(self.encode(motion, boxes, box_mask, clap))
 
-    def encode(self, motion: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self,
+        motion: torch.Tensor,
+        boxes: torch.Tensor,
+        box_mask: torch.Tensor,
+        clap: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Shared features (B, F, hidden) of the envelope and onset heads (arguments as :meth:`forward`)."""
         if motion.shape[-1] != self.motion_dim or boxes.shape[2] != self.num_objects:
             raise ValueError(
@@ -144,8 +175,25 @@ class EnvelopePredictor(nn.Module):
         m = motion.float()
         x = torch.cat([torch.sign(m) * torch.log1p(m.abs() / self.motion_scale), box_features(boxes, box_mask)], -1)
         h = self.conv(self.norm(x.transpose(1, 2)))  # (B, H, F)
+        if self.film is not None:
+            h = self.condition(h, clap)
         h, _ = self.lstm(h.transpose(1, 2))  # (B, F, H)
         return h
+
+    def condition(self, h: torch.Tensor, clap: torch.Tensor | None) -> torch.Tensor:
+        """FiLM of the convolution features (B, H, F) by the L2-normalised CLAP embedding (B, clap_dim)."""
+        if clap is None:
+            raise ValueError(
+                f"this EnvelopePredictor reads a {self.clap_dim}-d CLAP embedding of the timbre reference "
+                f"(clap_dim={self.clap_dim}), but none was given"
+            )
+        if clap.dim() != 2 or clap.shape != (h.shape[0], self.clap_dim):
+            raise ValueError(
+                f"EnvelopePredictor expects a CLAP embedding of shape ({h.shape[0]}, {self.clap_dim}), "
+                f"got {tuple(clap.shape)}"
+            )
+        scale, shift = self.film(F.normalize(clap.float(), dim=-1)).unsqueeze(-1).chunk(2, dim=1)
+        return h * (1 + scale) + shift
 
     def envelope_head(self, h: torch.Tensor) -> torch.Tensor:
         """Shared features (B, F, hidden) → the raw envelope outputs of :meth:`forward`."""
@@ -201,13 +249,19 @@ class EnvelopePredictor(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, motion: torch.Tensor, boxes: torch.Tensor, box_mask: torch.Tensor, num_samples: int
+        self,
+        motion: torch.Tensor,
+        boxes: torch.Tensor,
+        box_mask: torch.Tensor,
+        num_samples: int,
+        clap: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The envelope (B, 2, S) at audio rate for chunks of S samples (eval mode, no gradients)."""
+        """The envelope (B, 2, S) at audio rate for chunks of S samples (eval mode, no gradients); ``clap`` as
+        :meth:`forward`."""
         was = self.training
         self.eval()
         try:
-            return self.to_audio_rate(self.decode(self(motion, boxes, box_mask)), num_samples)
+            return self.to_audio_rate(self.decode(self(motion, boxes, box_mask, clap)), num_samples)
         finally:
             self.train(was)
 
