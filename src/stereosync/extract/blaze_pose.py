@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from stereosync.extract.blaze_convert import letterbox_np
+from stereosync.extract.footage_eval import box_iou
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "blaze_pose_detector.safetensors"
 # MediaPipe's pose_detection graph: SSD anchors of feature maps 28, 14 and 7 (strides 8, 16, 32) with 2, 2
@@ -52,9 +53,17 @@ class BlazePoseNet(torch.nn.Module):
     def __init__(self, tensors: dict[str, torch.Tensor], graph: list[dict], io: dict):
         super().__init__()
         self.graph, self.io = graph, io
+        tensors = {k: v.float() for k, v in tensors.items()}
+        convs = [op for op in graph if op["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+        weights = [op["in"][1] for op in convs]
+        if any(w not in tensors for w in weights) or len(set(weights)) != len(weights):
+            raise ValueError("a convolution's weights are computed or shared: not a converted BlazePose graph")
+        for op in convs:  # convolution weights laid out for torch once: TFLite OHWI / 1HWC -> OIHW
+            order = (3, 0, 1, 2) if op["op"] == "DEPTHWISE_CONV_2D" else (0, 3, 1, 2)
+            tensors[op["in"][1]] = tensors[op["in"][1]].permute(order).contiguous()
         self.names = sorted(tensors)
         for i, k in enumerate(self.names):
-            self.register_buffer(f"c{i}", tensors[k].float())
+            self.register_buffer(f"c{i}", tensors[k])
         self._index = {k: i for i, k in enumerate(self.names)}
 
     @classmethod
@@ -103,9 +112,8 @@ def _act(x: torch.Tensor, act: str) -> torch.Tensor:
 def _run(op: dict, a: list) -> torch.Tensor:
     kind = op["op"]
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        x, w, b = a
+        x, w, b = a  # w: OIHW (laid out at load)
         depthwise = kind == "DEPTHWISE_CONV_2D"
-        w = w.permute(3, 0, 1, 2) if depthwise else w.permute(0, 3, 1, 2)  # TFLite OHWI / 1HWC -> OIHW
         if op["padding"] == "same":
             x = _same_pad(x, tuple(w.shape[-2:]), op["stride"])
         y = F.conv2d(x, w, b, stride=tuple(op["stride"]), groups=x.shape[1] if depthwise else 1)
@@ -150,13 +158,6 @@ def _resize_legacy(x: torch.Tensor, size: list[int]) -> torch.Tensor:
     return out
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return w * h / np.maximum((box[2] - box[0]) * (box[3] - box[1]) + area - w * h, 1e-12)
-
-
 def decode(
     reg: np.ndarray, logits: np.ndarray, frame_hw: tuple[int, int], min_score: float = 0.1, size: int = 224
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +180,7 @@ def decode(
     order = list(np.argsort(-s))
     out_kp, out_s = [], []
     while order:
-        ious = _iou(box[order[0]], box[order])
+        ious = box_iou(box[order[0]], box[order])
         group = [order[i] for i in np.flatnonzero(ious > 0.3)]
         w = s[group][:, None, None]
         out_kp.append((kp[group] * w).sum(0) / w.sum())

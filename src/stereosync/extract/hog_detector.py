@@ -171,7 +171,10 @@ class HogPeopleDetector:
     def detect(self, frame: np.ndarray):
         """One frame (H, W, 3) -> ``supervision.Detections`` of the boxes scoring at least ``threshold``."""
         boxes, margins = hog_people(frame, self.upscale)
-        conf = svm_confidence(margins)
+        return self.detections(boxes, svm_confidence(margins))
+
+    def detections(self, boxes: np.ndarray, conf: np.ndarray):
+        """Boxes (n, 4) xyxy pixels, confidences (n,) -> ``supervision.Detections`` of those >= ``threshold``."""
         keep = conf >= self.threshold
         return self.sv.Detections(
             xyxy=boxes[keep].reshape(-1, 4), confidence=conf[keep], class_id=np.zeros(int(keep.sum()), int)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from stereosync.extract.footage_eval import box_iou
 from stereosync.extract.hog_detector import HogPeopleDetector, hog_people, svm_confidence
 
 POSE_PEOPLE = "hog-blazepose-people"
@@ -39,14 +40,8 @@ def fuse(
     keep: list[int] = []
     for i in order:
         b = boxes[i]
-        if keep:
-            k = boxes[keep]
-            w = np.clip(np.minimum(b[2], k[:, 2]) - np.maximum(b[0], k[:, 0]), 0, None)
-            h = np.clip(np.minimum(b[3], k[:, 3]) - np.maximum(b[1], k[:, 1]), 0, None)
-            inter = w * h
-            union = (b[2] - b[0]) * (b[3] - b[1]) + (k[:, 2] - k[:, 0]) * (k[:, 3] - k[:, 1]) - inter
-            if (inter / np.maximum(union, 1e-12) >= iou).any():
-                continue
+        if keep and (box_iou(b, boxes[keep]) >= iou).any():
+            continue
         keep.append(int(i))
     return boxes[keep].astype(np.float32), conf[keep]
 
@@ -83,8 +78,4 @@ class HogPoseDetector(HogPeopleDetector):
         """One frame (H, W, 3) -> ``supervision.Detections`` of the fused boxes scoring at least ``threshold``."""
         hog_boxes, margins = hog_people(frame, self.upscale)
         ((pose_boxes, scores),) = self.pose(frame[None])
-        boxes, conf = fuse(hog_boxes, svm_confidence(margins), pose_boxes, scores, self.pose_shift)
-        keep = conf >= self.threshold
-        return self.sv.Detections(
-            xyxy=boxes[keep].reshape(-1, 4), confidence=conf[keep], class_id=np.zeros(int(keep.sum()), int)
-        )
+        return self.detections(*fuse(hog_boxes, svm_confidence(margins), pose_boxes, scores, self.pose_shift))
