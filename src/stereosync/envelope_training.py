@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from stereosync.envelope import rms_envelope
 from stereosync.models.envelope_predictor import EnvelopePredictor, OutputDesign
@@ -57,6 +58,12 @@ class EnvelopePredictorModule(pl.LightningModule):
         clap_dim: > 0: the predictor also reads each chunk's CLAP embedding (the shards' ``clap`` member, of
             this width), the timbre reference the generator receives; the shards must store real embeddings
             (``data.synthetic.clap_checkpoint`` for the synthetic scenes). 0: the picture alone.
+        init_from: an envelope-predictor file (``pkg://`` for shipped ones) whose weights start the training —
+            fine-tuning on other footage, or adding a CLAP input to a picture-only predictor (the new FiLM layer
+            starts at zero, so training starts from the file's output). Its architecture must match the one
+            given here; only layers the file lacks (FiLM, onset head) keep their fresh initialisation.
+        freeze: predictor layers left as they start (``norm``, ``conv``, ``lstm``, ``head``, ``film``, ``onset``):
+            with ``init_from``, e.g. ``[conv, lstm]`` keeps the file's timing features and trains the rest.
     """
 
     def __init__(
@@ -76,13 +83,33 @@ class EnvelopePredictorModule(pl.LightningModule):
         box_fps: float = 30.0,
         l1_weight: float = 0.0,
         clap_dim: int = 0,
+        init_from: str | None = None,
+        freeze: Sequence[str] = (),
     ):
         super().__init__()
         self.save_hyperparameters()
         self.predictor = EnvelopePredictor(
             num_objects, hidden, output, bins, mu, smoothing, upsample, onset_head=onset_weight > 0, clap_dim=clap_dim
         )
+        if init_from:
+            load_initial_weights(self.predictor, init_from)
+        layers = dict(self.predictor.named_children())
+        unknown = sorted(set(freeze) - set(layers))
+        if unknown:
+            raise ValueError(f"model.init_args.freeze: no predictor layer {unknown}; the layers are {sorted(layers)}")
+        for name in freeze:
+            layers[name].requires_grad_(False)
+        # a frozen batch norm keeps its statistics too; other layers stay in train mode (a cuDNN LSTM backpropagates
+        # only in train mode, and the FiLM before a frozen LSTM needs its gradients)
+        self._frozen = [m for name in freeze for m in layers[name].modules() if isinstance(m, _BatchNorm)]
         self._eval: dict[str, list[float]] = {}
+
+    def train(self, mode: bool = True) -> EnvelopePredictorModule:
+        """As :meth:`torch.nn.Module.train`, a frozen batch norm staying in eval mode (its statistics unchanged)."""
+        super().train(mode)
+        for layer in self._frozen:
+            layer.eval()
+        return self
 
     # --- data -----------------------------------------------------------------------------------------------
     def reference(self, batch: dict) -> torch.Tensor:
@@ -206,7 +233,35 @@ class EnvelopePredictorModule(pl.LightningModule):
         self._log_eval("test")
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"model.init_args.freeze {list(self.hparams.freeze)} leaves no trainable layer")
+        return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
+
+def load_initial_weights(predictor: EnvelopePredictor, path: str | os.PathLike) -> None:
+    """Copy an envelope-predictor file's weights into ``predictor`` (``init_from``).
+
+    Raises:
+        ValueError: not an envelope-predictor file, or its architecture differs from ``predictor``'s (naming the
+            file and the differing settings), or it holds layers ``predictor`` lacks.
+    """
+    from stereosync.models.envelope_predictor import file_info
+
+    config, _ = file_info(path)  # raises for a file of another kind
+    shape = ("num_objects", "hidden", "output", "bins", "mu", "upsample", "motion_scale")
+    differ = {k: (config.get(k), predictor.config[k]) for k in shape if config.get(k) != predictor.config[k]}
+    if differ:
+        detail = ", ".join(f"{k} {a!r} in the file, {b!r} here" for k, (a, b) in differ.items())
+        raise ValueError(f"model.init_args.init_from {path}: another architecture ({detail})")
+    source = EnvelopePredictor.from_pretrained(path)
+    missing, unexpected = predictor.load_state_dict(source.state_dict(), strict=False)
+    if unexpected:
+        raise ValueError(
+            f"model.init_args.init_from {path}: the file has layers this predictor lacks "
+            f"({', '.join(sorted({k.split('.')[0] for k in unexpected}))}); give the same clap_dim / onset_weight"
+        )
+    log.info("envelope predictor starts from %s (fresh: %s)", path, sorted({k.split(".")[0] for k in missing}) or "-")
 
 
 def export(checkpoint: str | os.PathLike, out: str | os.PathLike, gain: float = 1.0) -> EnvelopePredictor:

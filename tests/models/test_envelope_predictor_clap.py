@@ -167,3 +167,57 @@ def test_the_other_chunk_of_the_same_materials_comes_from_another_scene(monkeypa
     assert pairs["a_0"] == pairs["a_1"] == ("c_0", True)  # never the own scene's other chunk
     assert pairs["c_0"] == ("a_0", True)  # cyclic
     assert pairs["b_0"] == ("d_0", False) and pairs["d_0"] == ("a_0", False)  # no other scene has the set
+
+
+def test_a_clap_reading_predictor_can_start_from_the_picture_only_file():
+    """``init_from``: every layer of the shipped file is copied, the FiLM layer stays at zero, so training starts
+    from the shipped output whatever the embedding; a file of another architecture is refused, naming it."""
+    from stereosync.envelope_training import EnvelopePredictorModule
+
+    shipped = EnvelopePredictor.from_pretrained(SHIPPED)
+    cfg = shipped.config
+    module = EnvelopePredictorModule(
+        num_objects=cfg["num_objects"], hidden=cfg["hidden"], clap_dim=512, init_from=SHIPPED
+    )
+    x = _inputs()
+    torch.testing.assert_close(module.predictor.predict(*x, 32000, clap=_clap(2, 3)), shipped.predict(*x, 32000))
+    with pytest.raises(
+        ValueError,
+        match=r"init_from .*tiny_envelope_predictor\.safetensors: another architecture "
+        r"\(hidden 64 in the file, 32 here\)",
+    ):
+        EnvelopePredictorModule(num_objects=2, hidden=32, init_from=SHIPPED)
+
+
+def test_init_from_refuses_a_file_with_layers_the_predictor_lacks(tmp_path):
+    from stereosync.envelope_training import EnvelopePredictorModule
+
+    _conditioned().save_pretrained(tmp_path / "c.safetensors", sample_rate=16000)
+    with pytest.raises(ValueError, match=r"c\.safetensors: the file has layers this predictor lacks \(film\)"):
+        EnvelopePredictorModule(num_objects=2, hidden=32, init_from=str(tmp_path / "c.safetensors"))
+    with pytest.raises(ValueError, match=r"not an envelope-predictor file"):
+        from safetensors.torch import save_file
+
+        save_file({"a": torch.zeros(1)}, tmp_path / "x.safetensors")
+        EnvelopePredictorModule(num_objects=2, hidden=32, init_from=str(tmp_path / "x.safetensors"))
+
+
+def test_frozen_layers_keep_their_weights_and_statistics_while_the_rest_trains():
+    from stereosync.envelope_training import EnvelopePredictorModule
+
+    module = EnvelopePredictorModule(
+        num_objects=2, hidden=64, clap_dim=512, init_from=SHIPPED, freeze=["norm", "conv", "lstm"]
+    )
+    before = {k: v.clone() for k, v in module.predictor.state_dict().items()}
+    opt = module.configure_optimizers()
+    module.train()
+    motion, boxes, mask = _inputs()
+    h = module.predictor.encode(motion, boxes, mask, _clap(2, 1))
+    target = torch.rand(2, h.shape[1] * 2) * 0.2
+    module.predictor.loss(module.predictor.envelope_head(h), target).backward()
+    opt.step()
+    after = module.predictor.state_dict()
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"head", "film"}  # the batch norm's running statistics included
+    with pytest.raises(ValueError, match=r"freeze: no predictor layer \['lsmt'\]; the layers are \[.*'lstm'"):
+        EnvelopePredictorModule(num_objects=2, hidden=64, freeze=["lsmt"])
