@@ -102,6 +102,7 @@ class EnvelopePredictorModule(pl.LightningModule):
         # a frozen batch norm keeps its statistics too; other layers stay in train mode (a cuDNN LSTM backpropagates
         # only in train mode, and the FiLM before a frozen LSTM needs its gradients)
         self._frozen = [m for name in freeze for m in layers[name].modules() if isinstance(m, _BatchNorm)]
+        self.train(self.training)  # a module starts in train mode without a call to train()
         self._eval: dict[str, list[float]] = {}
 
     def train(self, mode: bool = True) -> EnvelopePredictorModule:

@@ -128,6 +128,19 @@ def test_the_recipe_trains_on_scenes_written_with_clap_and_exports_it(tmp_path):
     model = EnvelopePredictor.from_pretrained(tmp_path / "p.safetensors")
     assert model.clap_dim == 512 and float(model.film.weight.detach().abs().max()) > 0  # trained: off zero
 
+    # fine-tuning that file with its convolutions and LSTM frozen, through the CLI: only the rest moves
+    cli_main(
+        [
+            *args,
+            f"--trainer.default_root_dir={run}-ft",
+            f"--model.init_args.init_from={tmp_path / 'p.safetensors'}",
+            "--model.init_args.freeze=[norm, conv, lstm]",
+        ]
+    )
+    assert tool(["export", str(run) + "-ft/version_0/checkpoints/last.ckpt", str(tmp_path / "ft.safetensors")]) == 0
+    a, b = model.state_dict(), EnvelopePredictor.from_pretrained(tmp_path / "ft.safetensors").state_dict()
+    assert {k.split(".")[0] for k in a if not torch.equal(a[k], b[k])} == {"head", "film"}
+
     # the same recipe on scenes that store no CLAP is refused at start-up, naming the shard
     with pytest.raises(ValueError, match=r"shard .*train-000000\.tar.*no CLAP embedding \(json clap: 'none'\)"):
         cli_main([*args, f"--data.synthetic.root={tmp_path / 'plain'}", "--data.synthetic.clap_checkpoint=null"])
