@@ -186,9 +186,11 @@ class ShardDataModule(pl.LightningDataModule):
             designer's choice of timbre); needed for a video without an audio track.
         envelope_reference: ``predict``: an audio file whose envelope (timing) replaces the video's own,
             aligned to the video's start; default: the video's own audio, or the predicted envelope.
-        envelope_source: the ControlNet's envelope at ``test`` and ``predict``: ``audio`` (the chunk's own
-            audio, as in training), ``predicted`` (the envelope predictor, from the video alone) or ``auto``
-            (the own audio where there is one, else predicted). Training always uses the own audio.
+        envelope_source: the ControlNet's envelope: ``audio`` (the chunk's own audio, the paper),
+            ``predicted`` (the envelope predictor, from the video alone) or ``auto`` (the own audio where there
+            is one, else predicted). At ``fit``, ``predicted`` trains (and validates) on the predictor's envelope
+            — a generator for silent videos, which learns to voice the envelope it will be given; ``auto`` and
+            ``audio`` train on the own audio's.
         envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
             the shipped one was trained on the synthetic scenes at 16 kHz.
         output_audio_codec: ``predict``: codec of the generated stereo track in the output video: ``auto``
@@ -295,10 +297,10 @@ class ShardDataModule(pl.LightningDataModule):
         return None
 
     def setup(self, stage: str) -> None:
-        """Start-up check: ``envelope_source: predicted`` at ``test`` needs shards with ``motion`` (version 2) and an
-        envelope predictor trained at ``data.sample_rate`` on as many tracked objects as the shards hold."""
-        if stage == "test" and self.hparams.envelope_source == "predicted":
-            sample = self.peek("test")
+        """Start-up check: ``envelope_source: predicted`` at ``fit`` and ``test`` needs shards with ``motion`` (version
+        2) and an envelope predictor trained at ``data.sample_rate`` on as many tracked objects as the shards hold."""
+        if stage in ("fit", "test") and self.hparams.envelope_source == "predicted":
+            sample = self.peek(stage)
             if sample is not None and "motion" not in sample:
                 raise ValueError(
                     f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
@@ -307,7 +309,7 @@ class ShardDataModule(pl.LightningDataModule):
                 )
             if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
                 objects = int(sample["boxes"].shape[-2])
-                why = "data.envelope_source=predicted at test"
+                why = f"data.envelope_source=predicted at {stage}"
                 no_clap = self._no_clap(sample)
                 check_envelope_predictor(
                     self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why, no_clap
@@ -361,17 +363,20 @@ class ShardDataModule(pl.LightningDataModule):
         return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(_EpochAware(self, "train"))
+        return self._loader(self._envelope(_EpochAware(self, "train")))
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._stream("val", train=False, strict=self.hparams.strict))
+        return self._loader(self._envelope(self._stream("val", train=False, strict=self.hparams.strict)))
+
+    def _envelope(self, stream: IterableDataset) -> IterableDataset:
+        """``envelope_source: predicted`` (fit and test): the ControlNet reads the predictor's envelope."""
+        if self.hparams.envelope_source != "predicted":
+            return stream
+        h = self.hparams
+        return EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate)
 
     def test_dataloader(self) -> DataLoader:
-        stream = self._stream("test", train=False, strict=True)
-        if self.hparams.envelope_source == "predicted":
-            h = self.hparams
-            return self._loader(EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate))
-        return self._loader(stream)
+        return self._loader(self._envelope(self._stream("test", train=False, strict=True)))
 
     def predict_dataloader(self) -> DataLoader:
         """Batches of the videos in ``predict_videos`` (or of the test shards), in order, with references."""
