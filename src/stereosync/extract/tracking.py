@@ -121,7 +121,7 @@ class ByteTrackTracker:
         h, w = size
         scale = np.array([w, h, w, h], np.float32)
         out: list[TrackFrame] = []
-        held: dict[int, list[tuple[int, np.ndarray]]] = {}  # frames of tracks not yet confirmed by a strong score
+        held: dict[int, list[tuple]] = {}  # (frame, box, score) of tracks no detection of which reached confirm_score
         shot_start = 0
         for i, det in enumerate(detections):
             if cuts is not None and cuts[i]:
