@@ -43,10 +43,15 @@ def _signature(thumb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hist / hist.sum(), grey
 
 
+def _compare(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[float, float]:
+    """Two thumbnails' signatures -> (histogram distance, grey difference), as :func:`cut_scores`."""
+    (ha, ga), (hb, gb) = a, b
+    return float(0.5 * np.abs(ha - hb).sum()), float(np.abs(ga - gb).mean())
+
+
 def cut_scores(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """Two consecutive thumbnails -> (histogram distance in [0, 1], standardised grey mean absolute difference)."""
-    (ha, ga), (hb, gb) = _signature(a), _signature(b)
-    return float(0.5 * np.abs(ha - hb).sum()), float(np.abs(ga - gb).mean())
+    return _compare(_signature(a), _signature(b))
 
 
 class ShotCuts:
@@ -67,15 +72,15 @@ class ShotCuts:
 
     def reset(self) -> None:
         """A new video starts: its first frame is not a cut."""
-        self._last: np.ndarray | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # the previous frame's signature
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """Frames (B, H, W, 3) uint8 (or their thumbnails) -> (B,) bool, True where a frame starts a new shot."""
         out = np.zeros(len(frames), bool)
         for i, frame in enumerate(frames):
-            thumb = thumbnail(frame)
+            sig = _signature(thumbnail(frame))  # once per frame: it is compared with the next one too
             if self._last is not None:
-                h, g = cut_scores(self._last, thumb)
+                h, g = _compare(self._last, sig)
                 out[i] = h * g >= self.threshold
-            self._last = thumb
+            self._last = sig
         return out
