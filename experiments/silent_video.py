@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from clap_pairs import write_swapped_shards
+from clap_pairs import material_set, write_swapped_shards
 from runlib import REPO, flatten, last_checkpoint, versions
 
 log = logging.getLogger("silent_video")
@@ -184,7 +184,8 @@ def librosa_onsets(samples: list[dict]) -> dict[str, float]:
 
 
 def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Event F1 at ±1 frame of each model row's wavs, split into clips with one and with two characters."""
+    """Event F1 at ±1 frame of each model row's wavs, split into clips with one and with two characters, and the
+    one-character clips by the character's footstep material (``ground-truth audio``: the tested references)."""
     import soundfile
 
     from datamodules.shards import expand_shards
@@ -196,20 +197,38 @@ def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dic
     urls = expand_shards(str(a.out / "data" / "test" / "shards"))
     for raw in pipeline.tar_samples(({"url": u} for u in urls), counter):
         s = pipeline.decode(raw, counter)
-        truth[s["__key__"]] = (s["events"][:, 0], int(s["box_mask"].any(0).sum()))
+        present = material_set(s["json"], s["box_mask"])
+        truth[s["__key__"]] = (s["events"][:, 0], len(present), present[0] if len(present) == 1 else None)
+    runs = {name: versions(Path(row["run"]))[-1] / "test" / "wav" for name, row in rows.items() if "run" in row}
+    if runs:  # the ground-truth audio: the references every tested run writes beside its wavs
+        runs["ground-truth audio"] = next(iter(runs.values()))
     out = {}
-    for name, row in rows.items():
-        if "run" not in row:  # the ground-truth audio: no wavs of its own
-            continue
-        wav = versions(Path(row["run"]))[-1] / "test" / "wav"
-        acc = {1: [0, 0], 2: [0, 0]}  # per character count: matches, detected + true
-        for key, (true, characters) in truth.items():
-            audio = soundfile.read(wav / f"{key}.wav", dtype="float32", always_2d=True)[0].T
-            found = step_onsets(audio, SR)
-            acc[characters][0] += match_events(found, true, 1 / 30).size
-            acc[characters][1] += len(found) + len(true)
-        out[name] = {f"event_f1_33ms_{k}char": 2 * m / n if n else float("nan") for k, (m, n) in acc.items()}
+    for name, wav in runs.items():
+        acc: dict[object, list[int]] = {}  # per character count and per material: matches, detected + true
+        for key, (true, characters, material) in truth.items():
+            file = wav / (f"{key}.ref.wav" if name == "ground-truth audio" else f"{key}.wav")
+            found = step_onsets(soundfile.read(file, dtype="float32", always_2d=True)[0].T, SR)
+            counts = (match_events(found, true, 1 / 30).size, len(found) + len(true))
+            for group in (characters, material):
+                if group is not None:
+                    acc[group] = [x + y for x, y in zip(acc.get(group, (0, 0)), counts)]
+        out[name] = {
+            (f"event_f1_33ms_{g}char" if isinstance(g, int) else f"event_f1_33ms_1char_{g}"): 2 * m / n
+            for g, (m, n) in acc.items()
+            if n
+        }
     return out
+
+
+def split_line(v: dict[str, float]) -> str:
+    """One row's event F1 ±33 ms by character count and, on one-character clips, by material."""
+    materials = ", ".join(
+        f"{k.rsplit('_', 1)[1]} {x:.3f}" for k, x in sorted(v.items()) if k.startswith("event_f1_33ms_1char_")
+    )
+    return (
+        f"event F1 ±33 ms {v['event_f1_33ms_1char']:.3f} on clips with one character, "
+        f"{v['event_f1_33ms_2char']:.3f} with two; one character by material: {materials}."
+    )
 
 
 def table(rows: dict[str, dict], seconds: float, a: argparse.Namespace) -> str:
@@ -314,13 +333,10 @@ def main(argv: list[str] | None = None) -> int:
             rows["no envelope (no ControlNet)"] = test_row(a, "no envelope", bare, None, last_checkpoint(a.no_envelope))
     rows["ground-truth audio"] = ground_truth_row(a)
     split = by_characters(a, rows)
+    for name, values in split.items():
+        rows[name].update(values)
     seconds = time.perf_counter() - t0
-    text = table(rows, seconds, a)
-    text += "".join(
-        f"\n{name}: event F1 ±33 ms {v['event_f1_33ms_1char']:.3f} on clips with one character, "
-        f"{v['event_f1_33ms_2char']:.3f} with two."
-        for name, v in split.items()
-    )
+    text = table(rows, seconds, a) + "".join(f"\n{name}: {split_line(v)}" for name, v in split.items())
     (a.out / ("detector.md" if a.detector_only else "table.md")).write_text(text + "\n")
     (a.out / "results.json").write_text(json.dumps({"rows": rows, "seconds": seconds}, indent=1))
     print(text)
