@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -217,13 +218,26 @@ class EnvelopeSource(IterableDataset):
             ``auto`` (the own audio where the batch has it, the predictor for a silent video).
         predictor: path of an envelope-predictor file (``pkg://`` for the shipped one); read when needed.
         sample_rate: Hz of the batches.
+        share: with ``audio`` or ``auto``, the share of the batches with audio that take the predictor's envelope
+            all the same (drawn per batch from ``torch.initial_seed()``, which differs per worker and epoch); 0
+            keeps every own envelope.
     """
 
-    def __init__(self, stream: IterableDataset, source: EnvelopeSourceName, predictor: str | None, sample_rate: int):
+    def __init__(
+        self,
+        stream: IterableDataset,
+        source: EnvelopeSourceName,
+        predictor: str | None,
+        sample_rate: int,
+        share: float = 0.0,
+    ):
         super().__init__()
         if source not in ("auto", "audio", "predicted"):
             raise ValueError(f"data.envelope_source must be auto, audio or predicted, got {source!r}")
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"data.predicted_envelope_share must be in [0, 1], got {share}")
         self.stream, self.source, self.path, self.sample_rate = stream, source, predictor, sample_rate
+        self.share = share
         self._model = None
 
     def model(self):
@@ -236,6 +250,7 @@ class EnvelopeSource(IterableDataset):
         return self._model
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        draws = random.Random(torch.initial_seed())
         for batch in self.stream:
             has_audio = "audio" in batch or "envelope" in batch
             if self.source == "audio" and not has_audio:
@@ -243,7 +258,8 @@ class EnvelopeSource(IterableDataset):
                     f"data.envelope_source=audio but {batch['meta'][0]['source']} has no audio track "
                     f"(use auto or predicted)"
                 )
-            if self.source == "predicted" or not has_audio:
+            mixed = self.share > 0 and draws.random() < self.share
+            if self.source == "predicted" or not has_audio or mixed:
                 batch = self.predict(batch)
             yield batch
 

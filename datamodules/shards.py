@@ -191,6 +191,11 @@ class ShardDataModule(pl.LightningDataModule):
             is one, else predicted). At ``fit``, ``predicted`` trains (and validates) on the predictor's envelope
             — a generator for silent videos, which learns to voice the envelope it will be given; ``auto`` and
             ``audio`` train on the own audio's.
+        predicted_envelope_share: ``fit`` with ``envelope_source`` ``audio`` or ``auto``: the share of training
+            batches whose ControlNet reads the predictor's envelope instead of the own audio's (validation keeps
+            the own audio's). The predictor's envelope shows when the steps fall but not what they are made of, so
+            on those batches the generator has to take the timbre from the CLAP embedding; 0 (default) trains on
+            the own audio's envelope only, as the paper.
         envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
             the shipped one was trained on the synthetic scenes at 16 kHz.
         output_audio_codec: ``predict``: codec of the generated stereo track in the output video: ``auto``
@@ -231,6 +236,7 @@ class ShardDataModule(pl.LightningDataModule):
         envelope_reference: str | None = None,
         envelope_source: EnvelopeSourceName = "auto",
         envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
+        predicted_envelope_share: float = 0.0,
         output_audio_codec: str = "auto",
         output_format: Literal["stereo", "binaural", "foa"] = "stereo",
         target: Literal["stereo", "binaural"] = "stereo",
@@ -297,23 +303,25 @@ class ShardDataModule(pl.LightningDataModule):
         return None
 
     def setup(self, stage: str) -> None:
-        """Start-up check: ``envelope_source: predicted`` at ``fit`` and ``test`` needs shards with ``motion`` (version
-        2) and an envelope predictor trained at ``data.sample_rate`` on as many tracked objects as the shards hold."""
-        if stage in ("fit", "test") and self.hparams.envelope_source == "predicted":
-            sample = self.peek(stage)
-            if sample is not None and "motion" not in sample:
-                raise ValueError(
-                    f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
-                    f"version {sample['json'].get('schema_version')}), which data.envelope_source=predicted reads: "
-                    f"re-extract the videos (or regenerate the synthetic scenes) with this version"
-                )
-            if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
-                objects = int(sample["boxes"].shape[-2])
-                why = f"data.envelope_source=predicted at {stage}"
-                no_clap = self._no_clap(sample)
-                check_envelope_predictor(
-                    self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why, no_clap
-                )
+        """Start-up check: ``envelope_source: predicted`` at ``fit`` and ``test`` (and ``predicted_envelope_share`` >
+        0 at ``fit``) needs shards with ``motion`` (version 2) and an envelope predictor trained at
+        ``data.sample_rate`` on as many tracked objects as the shards hold."""
+        why = f"data.envelope_source=predicted at {stage}"
+        if stage == "fit" and self.hparams.envelope_source != "predicted" and self._predicted_share() > 0:
+            why = f"data.predicted_envelope_share={self._predicted_share()} at fit"
+        elif stage not in ("fit", "test") or self.hparams.envelope_source != "predicted":
+            return
+        sample = self.peek(stage)
+        if sample is not None and "motion" not in sample:
+            raise ValueError(
+                f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
+                f"version {sample['json'].get('schema_version')}), which {why} reads: "
+                f"re-extract the videos (or regenerate the synthetic scenes) with this version"
+            )
+        if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
+            objects = int(sample["boxes"].shape[-2])
+            no_clap = self._no_clap(sample)
+            check_envelope_predictor(self.hparams.envelope_predictor, self.hparams.sample_rate, objects, why, no_clap)
 
     def _generator_without_clap(self) -> str | None:
         """Why the generator receives no CLAP embedding (its recipe has no CLAP stream), or None."""
@@ -363,7 +371,19 @@ class ShardDataModule(pl.LightningDataModule):
         return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self._envelope(_EpochAware(self, "train")))
+        stream = _EpochAware(self, "train")
+        if self.hparams.envelope_source != "predicted" and self._predicted_share() > 0:
+            h = self.hparams
+            return self._loader(
+                EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate, self._predicted_share())
+            )
+        return self._loader(self._envelope(stream))
+
+    def _predicted_share(self) -> float:
+        share = float(self.hparams.get("predicted_envelope_share", 0.0))
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"data.predicted_envelope_share must be in [0, 1], got {share}")
+        return share
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._envelope(self._stream("val", train=False, strict=self.hparams.strict)))
