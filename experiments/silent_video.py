@@ -184,13 +184,18 @@ def librosa_onsets(samples: list[dict]) -> dict[str, float]:
 
 
 def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Event F1 at ±1 frame of each model row's wavs, split into clips with one and with two characters, and the
-    one-character clips by the character's footstep material (``ground-truth audio``: the tested references)."""
+    """Event F1 at ±1 frame and E-L1 of each model row's wavs, split into clips with one and with two characters,
+    and the one-character clips by the character's footstep material (``ground-truth audio``: the tested
+    references, event F1 only)."""
     import soundfile
 
     from datamodules.shards import expand_shards
     from stereosync.data import pipeline
     from stereosync.metrics.functional import match_events, step_onsets
+    from stereosync.metrics.functional.e_l1 import e_l1_per_clip
+
+    def read(file: Path) -> np.ndarray:
+        return soundfile.read(file, dtype="float32", always_2d=True)[0].T
 
     counter = pipeline.SkipCounter(strict=True)
     truth = {}
@@ -204,30 +209,41 @@ def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dic
         runs["ground-truth audio"] = next(iter(runs.values()))
     out = {}
     for name, wav in runs.items():
-        acc: dict[object, list[int]] = {}  # per character count and per material: matches, detected + true
+        acc: dict[object, list[float]] = {}  # per character count and material: matches, detected + true, ΣE-L1, n
         for key, (true, characters, material) in truth.items():
-            file = wav / (f"{key}.ref.wav" if name == "ground-truth audio" else f"{key}.wav")
-            found = step_onsets(soundfile.read(file, dtype="float32", always_2d=True)[0].T, SR)
-            counts = (match_events(found, true, 1 / 30).size, len(found) + len(true))
+            reference = read(wav / f"{key}.ref.wav")
+            audio = reference if name == "ground-truth audio" else read(wav / f"{key}.wav")
+            found = step_onsets(audio, SR)
+            e_l1 = float(e_l1_per_clip(torch.from_numpy(audio)[None], torch.from_numpy(reference)[None], SR)[0])
+            counts = (match_events(found, true, 1 / 30).size, len(found) + len(true), e_l1, 1)
             for group in (characters, material):
                 if group is not None:
-                    acc[group] = [x + y for x, y in zip(acc.get(group, (0, 0)), counts)]
-        out[name] = {
-            (f"event_f1_33ms_{g}char" if isinstance(g, int) else f"event_f1_33ms_1char_{g}"): 2 * m / n
-            for g, (m, n) in acc.items()
-            if n
-        }
+                    acc[group] = [x + y for x, y in zip(acc.get(group, (0, 0, 0.0, 0)), counts)]
+        values = {}
+        for group, (m, n, e_l1, clips) in acc.items():
+            name_of = f"{group}char" if isinstance(group, int) else f"1char_{group}"
+            if n:
+                values[f"event_f1_33ms_{name_of}"] = 2 * m / n
+            if name != "ground-truth audio":
+                values[f"e_l1_{name_of}"] = e_l1 / clips
+        out[name] = values
     return out
 
 
 def split_line(v: dict[str, float]) -> str:
-    """One row's event F1 ±33 ms by character count and, on one-character clips, by material."""
-    materials = ", ".join(
-        f"{k.rsplit('_', 1)[1]} {x:.3f}" for k, x in sorted(v.items()) if k.startswith("event_f1_33ms_1char_")
-    )
+    """One row's event F1 ±33 ms (and E-L1) by character count and, on one-character clips, by material."""
+    materials = sorted(k.rsplit("_", 1)[1] for k in v if k.startswith("event_f1_33ms_1char_"))
+    e_l1 = "e_l1_1char" in v
+
+    def cell(group: str) -> str:
+        f1 = f"{v[f'event_f1_33ms_{group}']:.3f}"
+        return f"{f1} / {v[f'e_l1_{group}']:.4f}" if e_l1 else f1
+
     return (
-        f"event F1 ±33 ms {v['event_f1_33ms_1char']:.3f} on clips with one character, "
-        f"{v['event_f1_33ms_2char']:.3f} with two; one character by material: {materials}."
+        f"event F1 ±33 ms{' / E-L1' if e_l1 else ''} {cell('1char')} on clips with one character, "
+        f"{cell('2char')} with two; one character by material: "
+        + ", ".join(f"{m} {cell('1char_' + m)}" for m in materials)
+        + "."
     )
 
 
