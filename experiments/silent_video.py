@@ -224,6 +224,7 @@ def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dic
             name_of = f"{group}char" if isinstance(group, int) else f"1char_{group}"
             if n:
                 values[f"event_f1_33ms_{name_of}"] = 2 * m / n
+            values[f"clips_{name_of}"] = clips
             if name != "ground-truth audio":
                 values[f"e_l1_{name_of}"] = e_l1 / clips
         out[name] = values
@@ -242,7 +243,7 @@ def split_line(v: dict[str, float]) -> str:
     return (
         f"event F1 ±33 ms{' / E-L1' if e_l1 else ''} {cell('1char')} on clips with one character, "
         f"{cell('2char')} with two; one character by material: "
-        + ", ".join(f"{m} {cell('1char_' + m)}" for m in materials)
+        + ", ".join(f"{m} ({v[f'clips_1char_{m}']} clips) {cell('1char_' + m)}" for m in materials)
         + "."
     )
 
