@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from datamodules.predict import EnvelopeSource, EnvelopeSourceName, check_envelope_predictor
 from stereosync.data import pipeline
+from stereosync.data.schema import require_motion
 from stereosync.extract.factory import ModelConfig
 
 DEFAULT_ENVELOPE_PREDICTOR = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
@@ -312,12 +313,7 @@ class ShardDataModule(pl.LightningDataModule):
         elif stage not in ("fit", "test") or self.hparams.envelope_source != "predicted":
             return
         sample = self.peek(stage)
-        if sample is not None and "motion" not in sample:
-            raise ValueError(
-                f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema "
-                f"version {sample['json'].get('schema_version')}), which {why} reads: "
-                f"re-extract the videos (or regenerate the synthetic scenes) with this version"
-            )
+        require_motion(sample, why)
         if sample is not None and "boxes" in sample:  # the predictor must read this data's rate and K
             objects = int(sample["boxes"].shape[-2])
             no_clap = self._no_clap(sample)
@@ -371,13 +367,7 @@ class ShardDataModule(pl.LightningDataModule):
         return DataLoader(stream, batch_size=None, num_workers=workers, persistent_workers=False)
 
     def train_dataloader(self) -> DataLoader:
-        stream = _EpochAware(self, "train")
-        if self.hparams.envelope_source != "predicted" and self._predicted_share() > 0:
-            h = self.hparams
-            return self._loader(
-                EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate, self._predicted_share())
-            )
-        return self._loader(self._envelope(stream))
+        return self._loader(self._envelope(_EpochAware(self, "train"), self._predicted_share()))
 
     def _predicted_share(self) -> float:
         share = float(self.hparams.get("predicted_envelope_share", 0.0))
@@ -388,12 +378,13 @@ class ShardDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._loader(self._envelope(self._stream("val", train=False, strict=self.hparams.strict)))
 
-    def _envelope(self, stream: IterableDataset) -> IterableDataset:
-        """``envelope_source: predicted`` (fit and test): the ControlNet reads the predictor's envelope."""
-        if self.hparams.envelope_source != "predicted":
-            return stream
+    def _envelope(self, stream: IterableDataset, share: float = 0.0) -> IterableDataset:
+        """``envelope_source: predicted`` (fit and test): the ControlNet reads the predictor's envelope; otherwise
+        a ``share`` > 0 (training) of the batches reads it."""
         h = self.hparams
-        return EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate)
+        if h.envelope_source != "predicted" and share == 0:
+            return stream
+        return EnvelopeSource(stream, h.envelope_source, h.envelope_predictor, h.sample_rate, share)
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(self._envelope(self._stream("test", train=False, strict=True)))

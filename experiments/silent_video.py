@@ -207,11 +207,13 @@ def by_characters(a: argparse.Namespace, rows: dict[str, dict]) -> dict[str, dic
     runs = {name: versions(Path(row["run"]))[-1] / "test" / "wav" for name, row in rows.items() if "run" in row}
     if runs:  # the ground-truth audio: the references every tested run writes beside its wavs
         runs["ground-truth audio"] = next(iter(runs.values()))
+    # the references are the test scenes' own audio, the same beside every run's wavs: read once
+    references = {key: read(runs["ground-truth audio"] / f"{key}.ref.wav") for key in truth} if runs else {}
     out = {}
     for name, wav in runs.items():
         acc: dict[object, list[float]] = {}  # per character count and material: matches, detected + true, ΣE-L1, n
         for key, (true, characters, material) in truth.items():
-            reference = read(wav / f"{key}.ref.wav")
+            reference = references[key]
             audio = reference if name == "ground-truth audio" else read(wav / f"{key}.wav")
             found = step_onsets(audio, SR)
             e_l1 = float(e_l1_per_clip(torch.from_numpy(audio)[None], torch.from_numpy(reference)[None], SR)[0])

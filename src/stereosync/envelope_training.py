@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from stereosync.data.schema import require_motion
 from stereosync.envelope import rms_envelope
 from stereosync.models.envelope_predictor import EnvelopePredictor, OutputDesign
 
@@ -133,12 +134,7 @@ class EnvelopePredictorModule(pl.LightningModule):
                 f"give both the shards' rate (the exported file records it, and predict checks it)"
             )
         sample = datamodule.peek(stage)
-        if sample is not None and "motion" not in sample:
-            raise ValueError(
-                f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema version "
-                f"{sample['json'].get('schema_version')}); the envelope predictor reads it — re-extract the videos "
-                f"or regenerate the synthetic scenes"
-            )
+        require_motion(sample, "the envelope predictor")
         if sample is not None and self.hparams.clap_dim:
             clap = sample.get("clap")
             if clap is None or sample["json"].get("clap") == "none" or not np.abs(np.asarray(clap)).any():

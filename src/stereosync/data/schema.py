@@ -116,6 +116,17 @@ def has_audio(meta: Mapping[str, Any]) -> bool:
     return bool(meta.get("has_audio", True))
 
 
+def require_motion(sample: Mapping[str, Any] | None, reader: str) -> None:
+    """Refuse a peeked sample without ``motion`` (a shard older than schema version 2), naming its shard, its key
+    and ``reader`` (what reads the member). ``None`` (no sample to peek) passes."""
+    if sample is not None and "motion" not in sample:
+        raise ValueError(
+            f"shard {sample.get('__url__')}, sample {sample.get('__key__')}: no 'motion' member (schema version "
+            f"{sample['json'].get('schema_version')}), which {reader} reads: re-extract the videos (or regenerate "
+            f"the synthetic scenes) with this version"
+        )
+
+
 JSON_FIELDS = ("schema_version", "source", "start", "duration", "sample_rate", "depth_fps", "box_fps")
 FORBIDDEN_EXTENSIONS = (".pth", ".pt", ".pkl", ".pickle", ".pyd", ".ckpt", ".bin", ".npz")
 
