@@ -36,3 +36,30 @@ def test_key_layout_is_sao_s():
 def test_a_frozen_backbone_checkpoint_is_refused():
     with pytest.raises(ValueError, match="no backbone weights"):
         backbone_state({"model.controlnet.x": torch.ones(1)})
+
+
+def test_the_clap_projection_of_a_pretraining_run_starts_the_recipe_s(tmp_path, tiny_backbone):
+    from stereosync.models.encoders import ClapEncoder
+
+    fake_checkpoint(tmp_path / "last.ckpt", tiny_backbone)
+    state = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    trained = ClapEncoder(128)
+    state["state_dict"] |= {f"model.clap.{k}": v + 1.0 for k, v in trained.state_dict().items()}
+    torch.save(state, tmp_path / "last.ckpt")
+    main([str(tmp_path / "last.ckpt"), str(tmp_path / "bb.safetensors"), "--clap", str(tmp_path / "clap.safetensors")])
+    started = ClapEncoder(128, weights=str(tmp_path / "clap.safetensors"))
+    for k, v in trained.state_dict().items():
+        assert torch.equal(started.state_dict()[k], v + 1.0), k
+    assert started.proj.weight.requires_grad  # a start, not a frozen layer
+    wrong_width = r"clap\.safetensors: proj\.weight is \(128, 512\), model\.clap needs \(64, 512\)"
+    with pytest.raises(ValueError, match=wrong_width):
+        ClapEncoder(64, weights=str(tmp_path / "clap.safetensors"))
+    with pytest.raises(ValueError, match=r"bb\.safetensors: the file holds .*export_backbone CKPT OUT --clap FILE"):
+        ClapEncoder(128, weights=str(tmp_path / "bb.safetensors"))
+
+
+def test_clap_export_of_a_run_without_the_stream_is_refused_before_writing(tmp_path, tiny_backbone):
+    fake_checkpoint(tmp_path / "last.ckpt", tiny_backbone)
+    with pytest.raises(ValueError, match=r"last\.ckpt: the run has no CLAP projection"):
+        main([str(tmp_path / "last.ckpt"), str(tmp_path / "bb.safetensors"), "--clap", str(tmp_path / "c.safetensors")])
+    assert not (tmp_path / "bb.safetensors").exists() and not (tmp_path / "c.safetensors").exists()
