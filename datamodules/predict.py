@@ -75,14 +75,15 @@ def check_videos(videos: str, clap_reference: str | None, needs_clap: bool) -> l
 
 
 def check_envelope_predictor(
-    path: str | None, sample_rate: int, num_objects: int, why: str, no_clap: str | None = None
+    path: str | list[str] | None, sample_rate: int, num_objects: int, why: str, no_clap: str | None = None
 ) -> None:
     """Refuse, before any extraction, an envelope predictor that does not fit the run: trained on audio at
     another rate (or not saying at which), or on boxes of another number of tracked objects, or reading a CLAP
     embedding where the run has none.
 
     Args:
-        path: ``data.envelope_predictor``.
+        path: ``data.envelope_predictor``: one file, or a list of files whose envelopes are averaged (each is
+            checked, and an error names the file that does not fit).
         sample_rate: ``data.sample_rate``.
         num_objects: K of the extraction (``data.predict_models.num_objects``).
         why: what needs the predicted envelope (for the message).
@@ -100,8 +101,12 @@ def check_envelope_predictor(
         f"--model.init_args.num_objects={num_objects}, then python -m stereosync.envelope_training export) and "
         f"pass it as --data.envelope_predictor=FILE, or give the timing with --data.envelope_reference=timing.wav"
     )
-    if path is None:
+    if path is None or (not isinstance(path, str) and len(path) == 0):
         raise ValueError(f"data.envelope_predictor is not set, but {why} needs a predicted envelope: {remedy}")
+    if not isinstance(path, str):
+        for member in path:
+            check_envelope_predictor(member, sample_rate, num_objects, why, no_clap)
+        return
     config, rate = file_info(path)
     if rate is None:
         problem = "records no training sample rate (export it with python -m stereosync.envelope_training export)"
@@ -216,7 +221,9 @@ class EnvelopeSource(IterableDataset):
         stream: batches.
         source: ``audio`` (the chunk's own audio; the paper), ``predicted`` (the envelope predictor, always) or
             ``auto`` (the own audio where the batch has it, the predictor for a silent video).
-        predictor: path of an envelope-predictor file (``pkg://`` for the shipped one); read when needed.
+        predictor: path of an envelope-predictor file (``pkg://`` for the shipped one), or a list of files whose
+            envelopes are averaged (:class:`~stereosync.models.envelope_ensemble.EnvelopeEnsemble`); read when
+            needed.
         sample_rate: Hz of the batches.
         share: with ``audio`` or ``auto``, the share of the batches with audio that take the predictor's envelope
             all the same (drawn per batch from ``torch.initial_seed()``, which differs per worker and epoch); 0
@@ -227,7 +234,7 @@ class EnvelopeSource(IterableDataset):
         self,
         stream: IterableDataset,
         source: EnvelopeSourceName,
-        predictor: str | None,
+        predictor: str | list[str] | None,
         sample_rate: int,
         share: float = 0.0,
     ):
@@ -242,11 +249,11 @@ class EnvelopeSource(IterableDataset):
 
     def model(self):
         if self._model is None:
-            from stereosync.models.envelope_predictor import EnvelopePredictor
+            from stereosync.models.envelope_ensemble import load_envelope_predictor
 
-            if self.path is None:
+            if not self.path:
                 raise ValueError("data.envelope_predictor is not set, but a batch needs a predicted envelope")
-            self._model = EnvelopePredictor.from_pretrained(self.path)
+            self._model = load_envelope_predictor(self.path)
         return self._model
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

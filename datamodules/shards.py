@@ -198,7 +198,9 @@ class ShardDataModule(pl.LightningDataModule):
             on those batches the generator has to take the timbre from the CLAP embedding; 0 (default) trains on
             the own audio's envelope only, as the paper.
         envelope_predictor: envelope-predictor file (:class:`stereosync.models.envelope_predictor.EnvelopePredictor`);
-            the shipped one was trained on the synthetic scenes at 16 kHz.
+            the shipped one was trained on the synthetic scenes at 16 kHz. A list of files averages their envelopes
+            (:class:`stereosync.models.envelope_ensemble.EnvelopeEnsemble`), e.g. the picture-only predictor and
+            one that reads the timbre reference's CLAP embedding.
         output_audio_codec: ``predict``: codec of the generated stereo track in the output video: ``auto``
             (AAC in ``.mp4``/``.mkv``, 24-bit PCM ``pcm_s24le`` in ``.mov``), ``aac``, ``pcm_s24le``,
             ``pcm_s16le`` or ``flac``. A value mp4 cannot hold is refused at start-up (docs/outputs.md has
@@ -236,7 +238,7 @@ class ShardDataModule(pl.LightningDataModule):
         clap_reference: str | None = None,
         envelope_reference: str | None = None,
         envelope_source: EnvelopeSourceName = "auto",
-        envelope_predictor: str | None = DEFAULT_ENVELOPE_PREDICTOR,
+        envelope_predictor: str | list[str] | None = DEFAULT_ENVELOPE_PREDICTOR,
         predicted_envelope_share: float = 0.0,
         output_audio_codec: str = "auto",
         output_format: Literal["stereo", "binaural", "foa"] = "stereo",
