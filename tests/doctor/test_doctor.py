@@ -208,3 +208,21 @@ def test_a_clap_reading_envelope_predictor_under_a_model_without_clap(setup, tmp
     code, out = _run(_args(setup, "predict", **override, **{"model.clap": "null"}), capsys, monkeypatch)
     assert code == 1 and "FAIL envelope predictor" in out and f"{path} reads a CLAP embedding" in out, out
     assert "the model has no CLAP stream" in out
+
+
+def test_an_ensemble_of_envelope_predictors_is_checked_file_by_file(setup, tmp_path, capsys, monkeypatch):
+    """``data.envelope_predictor`` as a list: every file must fit the run; the one that does not is named."""
+    from stereosync.models.envelope_predictor import EnvelopePredictor
+
+    for name, clap_dim in (("a", 0), ("b", 512)):
+        EnvelopePredictor(num_objects=1, hidden=8, clap_dim=clap_dim).save_pretrained(
+            tmp_path / f"{name}.safetensors", sample_rate=44100
+        )
+    both = f"[{tmp_path / 'a.safetensors'}, {tmp_path / 'b.safetensors'}]"
+    override = {"data.envelope_source": "predicted", "data.envelope_predictor": both}
+    code, out = _run(_args(setup, "predict", **override), capsys, monkeypatch)
+    assert code == 0 and "OK   envelope predictor" in out, out
+    shipped = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
+    override["data.envelope_predictor"] = f"[{tmp_path / 'a.safetensors'}, {shipped}]"
+    code, out = _run(_args(setup, "predict", **override), capsys, monkeypatch)
+    assert code == 1 and "FAIL envelope predictor" in out and f"{shipped} was trained on 16000-Hz audio" in out, out
