@@ -55,6 +55,37 @@ def test_predict_gives_the_predictor_the_reference_recordings_embedding(models_j
         assert (other - b["control_envelope"]).abs().mean() > 1e-4  # the embedding is what set it
 
 
+def test_predict_averages_a_list_of_predictors_on_a_silent_video(models_json, reference_wav, tmp_path):
+    """``data.envelope_predictor`` as a list at ``predict``: the mean of the picture-only and the CLAP-reading
+    predictor's envelopes, the latter given the reference recording's embedding."""
+    from datamodules.predict import reference_clap
+    from datamodules.shards import ShardDataModule
+    from stereosync.models.envelope_ensemble import EnvelopeEnsemble
+
+    shipped = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
+    files = [shipped, str(_conditioned(tmp_path / "c.safetensors"))]
+    video = silent_mp4(generate_scene(seed=506, duration=3.0, sample_rate=16000), tmp_path / "quiet.mp4")
+    dm = ShardDataModule(
+        sample_rate=16000,
+        batch_size=2,
+        num_workers=0,
+        predict_videos=str(video),
+        predict_models=json.loads(models_json),
+        predict_dir=str(tmp_path / "features"),
+        clap_reference=str(reference_wav),
+        envelope_predictor=files,
+    )
+    dm.setup("predict")
+    batches = list(dm.predict_dataloader())
+    assert batches and all("control_envelope" in b for b in batches)
+    reference = torch.from_numpy(reference_clap(str(reference_wav), dm.predict_models))
+    ensemble = EnvelopeEnsemble.from_pretrained(files)
+    for b in batches:
+        n = b["motion"].shape[0]
+        x = (b["motion"], b["boxes"], b["box_mask"], b["control_envelope"].shape[-1])
+        torch.testing.assert_close(b["control_envelope"], ensemble.predict(*x, reference.expand(n, -1)))
+
+
 def test_a_silent_video_is_voiced_with_a_clap_reading_predictor(tiny_run, models_json, reference_wav, tmp_path):
     _, common, ckpt = tiny_run
     path = _conditioned(tmp_path / "clap_predictor.safetensors")
