@@ -9,13 +9,20 @@ material set (where no other scene has it: the one sharing the most materials, c
 and nothing else changes (audio, envelope, events: the chunk's own, so every metric still scores against the
 chunk itself).
 
-Scripts in ``experiments/`` import it by name (``from clap_pairs import ...``).
+Scripts in ``experiments/`` import it by name (``from clap_pairs import ...``). As a command it writes such a
+copy of any shard folder, e.g. training shards, for a CLAP-reading envelope predictor that learns from a
+reference recording of the materials rather than from the chunk's own audio::
+
+    python experiments/clap_pairs.py data/synthetic-16k-envelope-clap/train/shards \
+        data/synthetic-16k-envelope-clap-swapped/train/shards
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +72,15 @@ def write_swapped_shards(src: Path, dst: Path) -> dict:
     chunks, claps = [], {}
     for samples in raws.values():
         for raw in samples:
+            where = f"{raw['__url__']}: sample {raw['__key__']}"
+            missing = [m for m in ("json", "box_mask.npy", "clap.npy") if m not in raw]
+            if missing:
+                raise ValueError(f"{where}: no {', '.join(missing)} member")
             meta = json.loads(raw["json"])
             if meta.get("clap") == "none":
-                raise ValueError(f"{raw['__url__']}: the chunks store no CLAP embedding (json clap: none)")
+                raise ValueError(f"{where}: the chunk stores no CLAP embedding (json clap: none)")
+            if "materials" not in meta:
+                raise ValueError(f"{where}: its json names no footstep materials (not a synthetic scene)")
             box_mask = np.load(io.BytesIO(raw["box_mask.npy"]))
             chunks.append((raw["__key__"], meta["source"], material_set(meta, box_mask)))
             claps[raw["__key__"]] = raw["clap.npy"]
@@ -85,3 +98,30 @@ def write_swapped_shards(src: Path, dst: Path) -> dict:
     summary = {"chunks": len(chunks), "material_sets": len(sets), "same_materials": same, "pairs": pairs}
     (dst / "pairs.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python experiments/clap_pairs.py",
+        description="Copy a shard folder with each chunk's CLAP embedding replaced by that of another scene's chunk "
+        "with the same footstep materials (the pairs go to DST/pairs.json).",
+    )
+    p.add_argument("src", type=Path, help="folder of .tar shards written with CLAP embeddings")
+    p.add_argument("dst", type=Path, help="folder for the copy")
+    a = p.parse_args(argv)
+    if a.dst.resolve() == a.src.resolve():
+        p.error(f"{a.dst}: the copy would overwrite its source")
+    try:
+        s = write_swapped_shards(a.src, a.dst)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {a.dst}: {s['chunks']} chunks, {s['material_sets']} material sets, "
+        f"{s['same_materials']} partners with the same materials"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,6 +3,8 @@ output, training and export through the recipe, and the start-up refusals where 
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +182,47 @@ def test_the_other_chunk_of_the_same_materials_comes_from_another_scene(monkeypa
     assert pairs["a_0"] == pairs["a_1"] == ("c_0", True)  # never the own scene's other chunk
     assert pairs["c_0"] == ("a_0", True)  # cyclic
     assert pairs["b_0"] == ("d_0", False) and pairs["d_0"] == ("a_0", False)  # no other scene has the set
+
+
+def test_the_swapped_copy_carries_each_partners_clap_and_nothing_else_changes(tmp_path, monkeypatch, capsys):
+    """``python experiments/clap_pairs.py SRC DST`` on shards written with the random-init CLAP network: every
+    chunk carries its partner's embedding, every other member is the chunk's own; shards without CLAP are refused
+    naming the shard and the sample."""
+    import webdataset as wds
+
+    from datamodules.shards import ShardDataModule
+
+    monkeypatch.syspath_prepend(str(ROOT / "experiments"))
+    from clap_pairs import main
+
+    ckpt = _random_clap_checkpoint(tmp_path / "clap.pt")
+    synthetic = dict(
+        root=str(tmp_path / "data"), train_scenes=3, val_scenes=0, test_scenes=0, duration=4.0, write_mp4s=False
+    )
+    ShardDataModule(sample_rate=16000, synthetic=synthetic | {"clap_checkpoint": ckpt}).prepare_data()
+    src, dst = tmp_path / "data" / "train" / "shards", tmp_path / "swapped"
+    assert main([str(src), str(dst)]) == 0
+    assert "6 chunks" in capsys.readouterr().out
+
+    def read(folder):
+        tars = sorted(folder.glob("*.tar"))
+        return {r["__key__"]: r for t in tars for r in wds.WebDataset(str(t), shardshuffle=False)}
+
+    before, after = read(src), read(dst)
+    pairs = json.loads((dst / "pairs.json").read_text())["pairs"]
+    assert sorted(after) == sorted(before) == sorted(pairs)
+    for key, (partner, _) in pairs.items():
+        assert key.rsplit("_", 1)[0] != partner.rsplit("_", 1)[0]  # another scene
+        assert after[key]["clap.npy"] == before[partner]["clap.npy"] != before[key]["clap.npy"]
+        same = {k for k in before[key] if k not in ("clap.npy", "__url__", "__local_path__")}
+        assert all(after[key][k] == before[key][k] for k in same)
+
+    plain = tmp_path / "plain"
+    ShardDataModule(sample_rate=16000, synthetic=synthetic | {"root": str(plain), "train_scenes": 2}).prepare_data()
+    assert main([str(plain / "train" / "shards"), str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"train-000000\.tar: sample \S+_000: the chunk stores no CLAP embedding", err), err
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_clap_reading_predictor_can_start_from_the_picture_only_file():
