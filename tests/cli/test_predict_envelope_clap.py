@@ -26,13 +26,12 @@ def _conditioned(path: Path) -> Path:
     return path
 
 
-def test_predict_gives_the_predictor_the_reference_recordings_embedding(models_json, reference_wav, tmp_path):
-    from datamodules.predict import reference_clap
+def _silent_video_datamodule(seed, envelope_predictor, models_json, reference_wav, tmp_path):
+    """A predict datamodule over one silent 3-s scene video, voiced with the reference recording."""
     from datamodules.shards import ShardDataModule
 
-    path = _conditioned(tmp_path / "clap_predictor.safetensors")
-    video = silent_mp4(generate_scene(seed=505, duration=3.0, sample_rate=16000), tmp_path / "quiet.mp4")
-    dm = ShardDataModule(
+    video = silent_mp4(generate_scene(seed=seed, duration=3.0, sample_rate=16000), tmp_path / "quiet.mp4")
+    return ShardDataModule(
         sample_rate=16000,
         batch_size=2,
         num_workers=0,
@@ -40,8 +39,15 @@ def test_predict_gives_the_predictor_the_reference_recordings_embedding(models_j
         predict_models=json.loads(models_json),
         predict_dir=str(tmp_path / "features"),
         clap_reference=str(reference_wav),
-        envelope_predictor=str(path),
+        envelope_predictor=envelope_predictor,
     )
+
+
+def test_predict_gives_the_predictor_the_reference_recordings_embedding(models_json, reference_wav, tmp_path):
+    from datamodules.predict import reference_clap
+
+    path = _conditioned(tmp_path / "clap_predictor.safetensors")
+    dm = _silent_video_datamodule(505, str(path), models_json, reference_wav, tmp_path)
     batches = list(dm.predict_dataloader())
     assert batches and all("control_envelope" in b for b in batches)
     reference = torch.from_numpy(reference_clap(str(reference_wav), dm.predict_models))
@@ -59,22 +65,11 @@ def test_predict_averages_a_list_of_predictors_on_a_silent_video(models_json, re
     """``data.envelope_predictor`` as a list at ``predict``: the mean of the picture-only and the CLAP-reading
     predictor's envelopes, the latter given the reference recording's embedding."""
     from datamodules.predict import reference_clap
-    from datamodules.shards import ShardDataModule
     from stereosync.models.envelope_ensemble import EnvelopeEnsemble
 
     shipped = "pkg://stereosync/weights/tiny_envelope_predictor.safetensors"
     files = [shipped, str(_conditioned(tmp_path / "c.safetensors"))]
-    video = silent_mp4(generate_scene(seed=506, duration=3.0, sample_rate=16000), tmp_path / "quiet.mp4")
-    dm = ShardDataModule(
-        sample_rate=16000,
-        batch_size=2,
-        num_workers=0,
-        predict_videos=str(video),
-        predict_models=json.loads(models_json),
-        predict_dir=str(tmp_path / "features"),
-        clap_reference=str(reference_wav),
-        envelope_predictor=files,
-    )
+    dm = _silent_video_datamodule(506, files, models_json, reference_wav, tmp_path)
     dm.setup("predict")
     batches = list(dm.predict_dataloader())
     assert batches and all("control_envelope" in b for b in batches)
